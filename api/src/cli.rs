@@ -1,0 +1,251 @@
+//! The `wangge` command line: serve, migrate, seed, users and grid import/export.
+
+use crate::config::Settings;
+use crate::startup::{self, Application, StartupError};
+use crate::{auth, demo, grid_io, telemetry};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+use wangge_domain::{Password, Role, Username};
+use wangge_persistence::{StoreError, grid, users};
+
+#[derive(Parser)]
+#[command(
+    name = "wangge",
+    version,
+    about = "Five-level grid management for Dianbai District"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Load data.
+    Seed {
+        #[command(subcommand)]
+        what: SeedWhat,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Import or export the grid as GeoJSON.
+    Grid {
+        #[command(subcommand)]
+        action: GridAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SeedWhat {
+    /// The Dianbai District demo (real divisions, synthetic grids below the district).
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user; the password is read from standard input (one line), never from argv.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Repeat for several roles.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GridAction {
+    /// Import a GeoJSON FeatureCollection (all or nothing).
+    Import {
+        file: PathBuf,
+        /// Trim coverage that lies outside the parent instead of refusing it.
+        #[arg(long)]
+        clip_to_parent: bool,
+    },
+    /// Export the grid (or the subtree under --root CODE) as GeoJSON to stdout or --output.
+    Export {
+        #[arg(long)]
+        root: Option<String>,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    telemetry::init();
+    match dispatch(cli.command.unwrap_or(Command::Serve)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error.cause = %e, "wangge failed");
+            eprintln!("error: {e}");
+            if let CliError::Store(StoreError::ImportRejected(problems)) = &e {
+                for p in problems {
+                    eprintln!(
+                        "  feature {} ({}): {}",
+                        p.index,
+                        p.code.as_deref().unwrap_or("?"),
+                        p.problem
+                    );
+                }
+            }
+            1
+        }
+    }
+}
+
+fn settings() -> Result<Settings, CliError> {
+    Settings::from_env().map_err(|e| CliError::Startup(e.into()))
+}
+
+fn dispatch(cmd: Command) -> Result<(), CliError> {
+    match cmd {
+        Command::Serve => serve(),
+        Command::Migrate => {
+            startup::open_database(&settings()?)?;
+            Ok(())
+        }
+        Command::Seed {
+            what: SeedWhat::Demo,
+        } => {
+            let s = settings()?;
+            let pool = startup::open_database(&s)?;
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            if grid::count_units(&mut conn)? > 0 {
+                return Err(CliError::Usage(
+                    "the database already holds units; the demo loads into an empty grid".into(),
+                ));
+            }
+            let report = demo::seed(&mut conn, s.leaf, std::io::stderr().is_terminal_like())?;
+            println!("loaded the Dianbai demo: {} units", report.created);
+            Ok(())
+        }
+        Command::User {
+            action: UserAction::Create { username, roles },
+        } => create_user(&username, &roles),
+        Command::Grid {
+            action:
+                GridAction::Import {
+                    file,
+                    clip_to_parent,
+                },
+        } => import(&file, clip_to_parent),
+        Command::Grid {
+            action: GridAction::Export { root, output },
+        } => export(root.as_deref(), output.as_deref()),
+    }
+}
+
+trait TerminalLike {
+    fn is_terminal_like(&self) -> bool;
+}
+
+impl TerminalLike for std::io::Stderr {
+    fn is_terminal_like(&self) -> bool {
+        std::io::IsTerminal::is_terminal(self)
+    }
+}
+
+fn serve() -> Result<(), CliError> {
+    let s = settings()?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(s).await?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn create_user(username: &str, roles: &[String]) -> Result<(), CliError> {
+    let name = Username::parse(username).map_err(|e| CliError::Usage(e.to_string()))?;
+    let roles: Vec<Role> = roles
+        .iter()
+        .map(|r| {
+            r.parse()
+                .map_err(|e: wangge_domain::ValidationError| CliError::Usage(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("password for {username}: ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let password = Password::parse(password).map_err(|e| CliError::Usage(e.to_string()))?;
+    let hash =
+        auth::hash_password(password.expose()).map_err(|e| CliError::Usage(e.to_string()))?;
+    let pool = startup::open_database(&settings()?)?;
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let user = users::create_user(&mut conn, &name, &hash, &roles, false)?;
+    println!("created user {} ({})", user.username, user.id);
+    Ok(())
+}
+
+fn import(file: &std::path::Path, clip: bool) -> Result<(), CliError> {
+    let s = settings()?;
+    let mut text = String::new();
+    std::fs::File::open(file)?.read_to_string(&mut text)?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
+    let items =
+        grid_io::parse_feature_collection(&doc, s.leaf).map_err(StoreError::ImportRejected)?;
+    let pool = startup::open_database(&s)?;
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let bar = indicatif::ProgressBar::new(items.len() as u64);
+    let report = wangge_persistence::transaction(&mut conn, |conn| {
+        grid::import_units(conn, items, clip, s.leaf, |n| bar.set_position(n as u64))
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "imported {} units ({} with coverage, {} leaf cells trimmed)",
+        report.created, report.with_coverage, report.trimmed_leaf_cells
+    );
+    Ok(())
+}
+
+fn export(root: Option<&str>, output: Option<&std::path::Path>) -> Result<(), CliError> {
+    let s = settings()?;
+    let pool = startup::open_database(&s)?;
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let root = match root {
+        Some(code) => Some(
+            grid::find_by_code(&mut conn, code)?
+                .ok_or_else(|| CliError::Usage(format!("no unit has code {code}")))?,
+        ),
+        None => None,
+    };
+    let doc = grid_io::export(&mut conn, root.as_ref())?;
+    let text = doc.to_string();
+    match output {
+        Some(path) => std::fs::write(path, text)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Configuration from environment variables (documented in the README's table). Secrets are
+//! wrapped so they never reach a log line.
+
+use std::fmt;
+use std::path::PathBuf;
+use wangge_geo::Resolution;
+use wangge_persistence::BackendKind;
+
+/// A secret value: `Debug` and `Display` print a placeholder.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var}: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error("{0}")]
+    Missing(String),
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `WANGGE_BIND`, default `127.0.0.1:8080`.
+    pub bind: String,
+    /// `DATABASE_URL`; default an SQLite file under `WANGGE_DATA_DIR`.
+    pub database_url: String,
+    /// `REDIS_URL`, optional.
+    pub redis_url: Option<String>,
+    /// `WANGGE_JWT_SECRET`: required on PostgreSQL; generated and kept in the data dir on the
+    /// embedded default.
+    pub jwt_secret: Option<Secret>,
+    /// `WANGGE_DATA_DIR`, default `./data`.
+    pub data_dir: PathBuf,
+    /// `WANGGE_H3_RESOLUTION`: the finest (leaf) resolution of coverage, default 11.
+    pub leaf: Resolution,
+    /// `WANGGE_SEED_DEMO`: load the Dianbai demo into an empty database. Default: true on the
+    /// embedded SQLite default, false on PostgreSQL.
+    pub seed_demo: bool,
+    /// `WANGGE_DB_POOL_SIZE`, default 8.
+    pub pool_size: u32,
+    /// `WANGGE_ACCESS_TOKEN_TTL_S`, default 900 (15 minutes).
+    pub access_token_ttl_s: u64,
+    /// `WANGGE_RATE_LIMIT_PER_MIN`: requests per minute per client address on /api/v1,
+    /// default 6000; 0 turns the limit off.
+    pub rate_limit_per_min: u32,
+    /// `WANGGE_LOCATE_POLL_S`: how often an instance checks whether coverage changed elsewhere
+    /// (a fallback to Redis notifications), default 5.
+    pub locate_poll_s: u64,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_var<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            var: name,
+            reason: format!("{v:?}: {e}"),
+        }),
+    }
+}
+
+impl Settings {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// A variable that does not parse.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(var("WANGGE_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("wangge.db").display()));
+        let embedded = BackendKind::of_url(&database_url) == BackendKind::Sqlite;
+        let res: u8 = parse_var("WANGGE_H3_RESOLUTION", 11)?;
+        let leaf = Resolution::try_from(res)
+            .ok()
+            .filter(|r| (5..=13).contains(&u8::from(*r)))
+            .ok_or(ConfigError::Invalid {
+                var: "WANGGE_H3_RESOLUTION",
+                reason: format!("{res} is not a resolution from 5 to 13"),
+            })?;
+        Ok(Self {
+            bind: var("WANGGE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database_url,
+            redis_url: var("REDIS_URL"),
+            jwt_secret: var("WANGGE_JWT_SECRET").map(Secret::new),
+            data_dir,
+            leaf,
+            seed_demo: parse_var("WANGGE_SEED_DEMO", embedded)?,
+            pool_size: parse_var("WANGGE_DB_POOL_SIZE", 8)?,
+            access_token_ttl_s: parse_var("WANGGE_ACCESS_TOKEN_TTL_S", 900)?,
+            rate_limit_per_min: parse_var("WANGGE_RATE_LIMIT_PER_MIN", 6000)?,
+            locate_poll_s: parse_var("WANGGE_LOCATE_POLL_S", 5)?,
+        })
+    }
+
+    #[must_use]
+    pub fn backend(&self) -> BackendKind {
+        BackendKind::of_url(&self.database_url)
+    }
+
+    /// Creates the data directory when the embedded default needs it.
+    ///
+    /// # Errors
+    /// When it cannot be created.
+    pub fn ensure_data_dir(&self) -> Result<(), ConfigError> {
+        if self.backend() == BackendKind::Sqlite {
+            std::fs::create_dir_all(&self.data_dir).map_err(|source| ConfigError::DataDir {
+                path: self.data_dir.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The JWT signing secret: from configuration; on the embedded default, generated once and
+    /// kept in the data directory. On PostgreSQL (production) a missing secret is an error.
+    ///
+    /// # Errors
+    /// Missing in production, too short, or the key file cannot be read or written.
+    pub fn resolve_jwt_secret(&self) -> Result<Secret, ConfigError> {
+        if let Some(s) = &self.jwt_secret {
+            if s.expose().len() < 32 {
+                return Err(ConfigError::Invalid {
+                    var: "WANGGE_JWT_SECRET",
+                    reason: "must be at least 32 bytes".into(),
+                });
+            }
+            return Ok(s.clone());
+        }
+        if self.backend() == BackendKind::Postgres {
+            return Err(ConfigError::Missing(
+                "WANGGE_JWT_SECRET must be set (at least 32 random bytes) when running on PostgreSQL; \
+                 only the embedded SQLite default generates a local one"
+                    .into(),
+            ));
+        }
+        self.ensure_data_dir()?;
+        let path = self.data_dir.join("jwt-secret");
+        let io = |source| ConfigError::DataDir {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let existing = existing.trim().to_owned();
+            if existing.len() >= 32 {
+                return Ok(Secret::new(existing));
+            }
+        }
+        let generated = crate::auth::random_token(48);
+        write_private(&path, &generated).map_err(io)?;
+        tracing::warn!(
+            secret.path = %path.display(),
+            "WANGGE_JWT_SECRET is not set: generated a local signing secret and kept it in the data directory (set WANGGE_JWT_SECRET in production)"
+        );
+        Ok(Secret::new(generated))
+    }
+}
+
+/// Writes a file readable by the owner only.
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(content.as_bytes())
+}

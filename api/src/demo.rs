@@ -1,0 +1,269 @@
+//! The Dianbai District demo: the real district, its 28 township-level units and 409
+//! village-level units (National Bureau of Statistics codes, 2023; see demo/README.md), the
+//! real district outline as the district's coverage, and SYNTHETIC coverage below it plus
+//! synthetic resident and household groups at the reported scale (4,641 and 9,443). No public
+//! polygons exist below district level, so towns, villages and groups are partitions of the
+//! district's cells around spread seed points, not real boundaries.
+
+use serde::Deserialize;
+use wangge_domain::{Level, UnitCode, UnitName};
+use wangge_geo::{Coverage, Resolution};
+use wangge_persistence::grid::{self, ImportItem, ImportReport};
+use wangge_persistence::{AnyConnection, StoreError};
+
+const DIVISIONS: &str = include_str!("../demo/dianbai_divisions.json");
+const BOUNDARY: &str = include_str!("../demo/dianbai_boundary.geojson");
+
+/// Reported grid counts for Dianbai (domain.md).
+pub const RESIDENT_GROUPS: usize = 4_641;
+pub const HOUSEHOLD_GROUPS: usize = 9_443;
+
+#[derive(Deserialize)]
+struct Division {
+    code: String,
+    name: String,
+    parent_code: String,
+    level: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("the embedded demo data is unreadable: {0}")]
+    Data(String),
+    #[error(transparent)]
+    Geo(#[from] wangge_geo::GeoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn data_err(e: impl std::fmt::Display) -> DemoError {
+    DemoError::Data(e.to_string())
+}
+
+/// Splits `total` among parts in proportion to their weights, each at least 1 and at most its
+/// cap (largest remainder), so groups follow area and never exceed the cells available.
+fn apportion(total: usize, weights: &[u64], caps: &[usize]) -> Vec<usize> {
+    let sum: u64 = weights.iter().sum::<u64>().max(1);
+    let mut out: Vec<usize> = weights
+        .iter()
+        .zip(caps)
+        .map(|(w, cap)| {
+            let share = (u128::from(*w) * total as u128 / u128::from(sum)) as usize;
+            share.clamp(1, (*cap).max(1))
+        })
+        .collect();
+    let mut assigned: usize = out.iter().sum();
+    // Hand out what rounding left, largest parts first, within the caps.
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(weights[i]));
+    let mut progress = true;
+    while assigned < total && progress {
+        progress = false;
+        for &i in &order {
+            if assigned >= total {
+                break;
+            }
+            if out[i] < caps[i] {
+                out[i] += 1;
+                assigned += 1;
+                progress = true;
+            }
+        }
+    }
+    out
+}
+
+fn item(
+    index: usize,
+    code: String,
+    name: String,
+    level: Level,
+    parent: Option<&str>,
+    cov: Coverage,
+    boundary: Option<String>,
+) -> Result<ImportItem, DemoError> {
+    Ok(ImportItem {
+        index,
+        code: UnitCode::parse(&code).map_err(data_err)?,
+        name: UnitName::parse(&name).map_err(data_err)?,
+        level,
+        parent_code: parent.map(UnitCode::parse).transpose().map_err(data_err)?,
+        coverage: Some(cov),
+        boundary,
+    })
+}
+
+/// Builds every unit of the demo with its coverage, parents first.
+///
+/// # Errors
+/// Unreadable embedded data or a partition that cannot be made.
+pub fn build(leaf: Resolution) -> Result<Vec<ImportItem>, DemoError> {
+    let divisions: Vec<Division> = serde_json::from_str(DIVISIONS).map_err(data_err)?;
+    let outline: serde_json::Value = serde_json::from_str(BOUNDARY).map_err(data_err)?;
+    let geometry = outline
+        .pointer("/features/0/geometry")
+        .ok_or_else(|| data_err("the boundary file has no geometry"))?;
+    let shape = wangge_geo::parse_polygons(geometry)?;
+    let district_cov = Coverage::from_polygons(&shape, leaf)?;
+    let district = divisions
+        .iter()
+        .find(|d| d.level == "county")
+        .ok_or_else(|| data_err("no county in the divisions"))?;
+    let mut items = Vec::new();
+    items.push(item(
+        0,
+        district.code.clone(),
+        district.name.clone(),
+        Level::District,
+        None,
+        district_cov.clone(),
+        Some(wangge_geo::polygons_to_geojson(&shape).to_string()),
+    )?);
+
+    let towns: Vec<&Division> = divisions
+        .iter()
+        .filter(|d| d.level == "township" && d.parent_code == district.code)
+        .collect();
+    let town_covs = wangge_geo::partition(&district_cov, towns.len(), leaf)?;
+    // (village division, its coverage), gathered for apportioning groups by area.
+    let mut villages: Vec<(&Division, Coverage)> = Vec::new();
+    for (town, cov) in towns.iter().zip(town_covs) {
+        items.push(item(
+            items.len(),
+            town.code.clone(),
+            town.name.clone(),
+            Level::Subdistrict,
+            Some(&district.code),
+            cov.clone(),
+            None,
+        )?);
+        let vs: Vec<&Division> = divisions
+            .iter()
+            .filter(|d| d.level == "village" && d.parent_code == town.code)
+            .collect();
+        let vcovs = wangge_geo::partition(&cov, vs.len(), leaf)?;
+        for (v, vc) in vs.into_iter().zip(vcovs) {
+            items.push(item(
+                items.len(),
+                v.code.clone(),
+                v.name.clone(),
+                Level::Community,
+                Some(&town.code),
+                vc.clone(),
+                None,
+            )?);
+            villages.push((v, vc));
+        }
+    }
+
+    let weights: Vec<u64> = villages
+        .iter()
+        .map(|(_, c)| c.leaf_cell_count(leaf))
+        .collect();
+    let caps: Vec<usize> = weights
+        .iter()
+        .map(|w| usize::try_from(*w).unwrap_or(usize::MAX))
+        .collect();
+    let rg_counts = apportion(RESIDENT_GROUPS, &weights, &caps);
+    let mut groups: Vec<(String, String, Coverage)> = Vec::with_capacity(RESIDENT_GROUPS);
+    for ((v, vc), n) in villages.iter().zip(rg_counts) {
+        for (k, gc) in wangge_geo::partition(vc, n, leaf)?.into_iter().enumerate() {
+            let code = format!("{}{:03}", v.code, k + 1);
+            let name = format!("{}第{}居民小组", v.name, k + 1);
+            items.push(item(
+                items.len(),
+                code.clone(),
+                name.clone(),
+                Level::ResidentGroup,
+                Some(&v.code),
+                gc.clone(),
+                None,
+            )?);
+            groups.push((code, name, gc));
+        }
+    }
+
+    let weights: Vec<u64> = groups
+        .iter()
+        .map(|(_, _, c)| c.leaf_cell_count(leaf))
+        .collect();
+    let caps: Vec<usize> = weights
+        .iter()
+        .map(|w| usize::try_from(*w).unwrap_or(usize::MAX))
+        .collect();
+    let hg_counts = apportion(HOUSEHOLD_GROUPS, &weights, &caps);
+    for ((code, name, gc), n) in groups.iter().zip(hg_counts) {
+        for (k, hc) in wangge_geo::partition(gc, n, leaf)?.into_iter().enumerate() {
+            items.push(item(
+                items.len(),
+                format!("{code}{:03}", k + 1),
+                format!("{name}第{}住户小组", k + 1),
+                Level::HouseholdGroup,
+                Some(code),
+                hc,
+                None,
+            )?);
+        }
+    }
+    Ok(items)
+}
+
+/// Loads the demo in one transaction through the same checked import path as the API.
+///
+/// # Errors
+/// As [`build`], or when the database refuses (e.g. codes already present).
+pub fn seed(
+    conn: &mut AnyConnection,
+    leaf: Resolution,
+    progress_bar: bool,
+) -> Result<ImportReport, DemoError> {
+    let items = build(leaf)?;
+    let total = items.len();
+    let bar = if progress_bar {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.set_message("storing units");
+        Some(b)
+    } else {
+        None
+    };
+    let mut last_logged = 0;
+    let report = wangge_persistence::transaction(conn, |conn| {
+        grid::import_units(conn, items, false, leaf, |n| {
+            if let Some(b) = &bar {
+                b.set_position(n as u64);
+            } else if n - last_logged >= 2000 || n == total {
+                last_logged = n;
+                tracing::info!(demo.stored = n, demo.total = total, "seeding");
+            }
+        })
+    })?;
+    if let Some(b) = bar {
+        b.finish_with_message("stored units");
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apportion;
+
+    #[test]
+    fn apportion_hits_the_total_within_caps() {
+        let out = apportion(10, &[5, 3, 2], &[100, 100, 100]);
+        assert_eq!(out.iter().sum::<usize>(), 10);
+        assert_eq!(out, vec![5, 3, 2]);
+        let capped = apportion(10, &[8, 1, 1], &[3, 100, 100]);
+        assert!(capped[0] <= 3);
+        assert_eq!(capped.iter().sum::<usize>(), 10);
+        // Every part gets at least one.
+        assert!(
+            apportion(2, &[100, 1, 1], &[10, 10, 10])
+                .iter()
+                .all(|n| *n >= 1)
+        );
+    }
+}

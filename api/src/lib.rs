@@ -1,0 +1,15 @@
+//! The Wangge HTTP API and its command line. The only crate that knows HTTP.
+
+pub mod auth;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod grid_io;
+pub mod locate;
+pub mod metrics;
+pub mod ratelimit;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

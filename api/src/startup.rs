@@ -1,0 +1,267 @@
+//! Building and running the application: one place that wires configuration, storage, the
+//! locate index, Redis and the HTTP server. Tests build it on port 0 and read `port()`.
+
+use crate::auth::{self, TokenKeys};
+use crate::config::{ConfigError, Settings};
+use crate::error::{ApiError, extract};
+use crate::locate::Locator;
+use crate::metrics::Metrics;
+use crate::{bus, demo, routes, telemetry};
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use wangge_domain::{Role, Username};
+use wangge_persistence::{BackendKind, Pool, db, grid, users};
+
+/// Default limit for JSON bodies; coverage and import routes raise it for themselves.
+pub const JSON_LIMIT_BYTES: usize = 256 * 1024;
+/// Limit for coverage updates and imports (GeoJSON of a whole district and its grids).
+pub const UPLOAD_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+pub struct AppState {
+    pub pool: Pool,
+    pub tokens: TokenKeys,
+    pub locator: Arc<Locator>,
+    pub settings: Settings,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub metrics: web::Data<Metrics>,
+    pub limiter: crate::ratelimit::Limiter,
+}
+
+/// Request-side helpers on the shared state (a trait, because they need the `Data` handle to
+/// move into blocking closures).
+pub trait StateExt {
+    /// Runs diesel work on the blocking pool with a pooled connection, keeping the request's
+    /// span, so no database call ever blocks an async worker.
+    fn db<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, ApiError>>
+    where
+        F: FnOnce(&mut wangge_persistence::AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static;
+
+    /// After a committed write that changed coverage or units: refresh this instance's index
+    /// now, then tell the others.
+    fn coverage_changed(&self) -> impl std::future::Future<Output = ()>;
+}
+
+impl StateExt for web::Data<AppState> {
+    async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut wangge_persistence::AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let st = self.clone();
+        let span = tracing::Span::current();
+        web::block(move || {
+            let _e = span.enter();
+            let mut conn = st.pool.get().map_err(|e| ApiError::unavailable(&e))?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    async fn coverage_changed(&self) {
+        bus::refresh_locator(self).await;
+        bus::publish_coverage_change(self).await;
+    }
+}
+
+impl AppState {
+    pub fn record_locator_metrics(&self) {
+        let snap = self.locator.snapshot();
+        let m = &self.metrics;
+        m.locate_entries
+            .set(i64::try_from(snap.index.len()).unwrap_or(i64::MAX));
+        m.locate_bytes
+            .set(i64::try_from(snap.index.heap_size_bytes()).unwrap_or(i64::MAX));
+        m.locate_units
+            .set(i64::try_from(snap.units.len()).unwrap_or(i64::MAX));
+        m.locate_generation.set(snap.generation);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database: {0}")]
+    Database(String),
+    #[error("cannot apply migrations: {0}")]
+    Migration(String),
+    #[error("cannot seed the demo: {0}")]
+    Seed(String),
+    #[error("REDIS_URL is set but Redis cannot be reached: {0}")]
+    Redis(String),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the pool and applies migrations.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails.
+pub fn open_database(settings: &Settings) -> Result<Pool, StartupError> {
+    settings.ensure_data_dir()?;
+    let pool = db::pool(&settings.database_url, settings.pool_size)
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let ran = db::migrate(&mut conn).map_err(|e| StartupError::Migration(e.to_string()))?;
+    tracing::info!(
+        db.backend = settings.backend().as_str(),
+        db.migrations_applied = ran,
+        "database ready"
+    );
+    Ok(pool)
+}
+
+/// On an empty database of the embedded default: load the Dianbai demo and create the demo
+/// administrator, printing its one-time password once.
+fn bootstrap(settings: &Settings, pool: &Pool) -> Result<(), StartupError> {
+    let mut conn = pool
+        .get()
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let empty = grid::count_units(&mut conn).map_err(|e| StartupError::Seed(e.to_string()))? == 0;
+    if settings.seed_demo && empty {
+        tracing::info!(
+            "empty database: loading the Dianbai District demo (synthetic grids below the district)"
+        );
+        let report = demo::seed(&mut conn, settings.leaf, false)
+            .map_err(|e| StartupError::Seed(e.to_string()))?;
+        tracing::info!(demo.units = report.created, "demo loaded");
+    }
+    let no_users =
+        users::count_users(&mut conn).map_err(|e| StartupError::Seed(e.to_string()))? == 0;
+    if settings.seed_demo && no_users {
+        let password = auth::one_time_password();
+        let hash =
+            auth::hash_password(&password).map_err(|e| StartupError::Other(e.to_string()))?;
+        let name = Username::parse("admin").map_err(|e| StartupError::Other(e.to_string()))?;
+        users::create_user(&mut conn, &name, &hash, &[Role::Admin], false)
+            .map_err(|e| StartupError::Seed(e.to_string()))?;
+        // Shown once, as self-hosted tools do, so a newcomer can log in at once.
+        tracing::warn!(
+            user.name = "admin",
+            user.one_time_password = %password,
+            "created the demo administrator; this password is shown only now"
+        );
+    }
+    Ok(())
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// Any start-up failure, with its cause.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let secret = settings.resolve_jwt_secret()?;
+        let s = settings.clone();
+        let pool = web::block(move || {
+            let pool = open_database(&s)?;
+            bootstrap(&s, &pool)?;
+            Ok::<_, StartupError>(pool)
+        })
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))??;
+        let redis = match &settings.redis_url {
+            None => None,
+            Some(url) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| StartupError::Redis(e.to_string()))?;
+                let mgr = redis::aio::ConnectionManager::new(client)
+                    .await
+                    .map_err(|e| StartupError::Redis(e.to_string()))?;
+                Some(mgr)
+            }
+        };
+        let metrics =
+            web::Data::new(Metrics::new().map_err(|e| StartupError::Other(e.to_string()))?);
+        let state = web::Data::new(AppState {
+            tokens: TokenKeys::new(secret.expose().as_bytes(), settings.access_token_ttl_s),
+            locator: Arc::new(Locator::new(settings.leaf)),
+            limiter: crate::ratelimit::Limiter::new(settings.rate_limit_per_min),
+            pool,
+            redis,
+            metrics: metrics.clone(),
+            settings: settings.clone(),
+        });
+        bus::refresh_locator(&state).await;
+        tracing::info!(
+            locate.units = state.locator.snapshot().units.len(),
+            locate.entries = state.locator.snapshot().index.len(),
+            locate.heap_bytes = state.locator.snapshot().index.heap_size_bytes(),
+            "locate index built"
+        );
+
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(metrics.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT_BYTES)
+                        .error_handler(extract::json),
+                )
+                .app_data(web::QueryConfig::default().error_handler(extract::query))
+                .app_data(web::PathConfig::default().error_handler(extract::path))
+                .wrap(Compress::default())
+                .wrap(from_fn(telemetry::observe))
+                .configure(routes::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?
+        .shutdown_timeout(10)
+        .run();
+        tracing::info!(http.addr = %settings.bind, http.port = port, "listening");
+
+        actix_web::rt::spawn(bus::watch(
+            state.clone(),
+            settings.redis_url.clone(),
+            Duration::from_secs(settings.locate_poll_s),
+        ));
+        Ok(Self { port, server })
+    }
+
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The backend a URL names, for the CLI.
+#[must_use]
+pub fn backend_of(settings: &Settings) -> BackendKind {
+    settings.backend()
+}

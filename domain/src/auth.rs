@@ -1,0 +1,204 @@
+//! Who is calling: users, roles and the password policy.
+
+use crate::unit::ValidationError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Roles a user may hold (see docs/domain.md). Issue 2 grants access by `admin` only; the
+/// scoped roles arrive with the scope mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    CommandCentre,
+    SubdistrictOfficer,
+    CommunityStaff,
+    GridWorker,
+    GroupLeader,
+    Department,
+    Platform,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::Admin,
+        Role::CommandCentre,
+        Role::SubdistrictOfficer,
+        Role::CommunityStaff,
+        Role::GridWorker,
+        Role::GroupLeader,
+        Role::Department,
+        Role::Platform,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::CommandCentre => "command_centre",
+            Role::SubdistrictOfficer => "subdistrict_officer",
+            Role::CommunityStaff => "community_staff",
+            Role::GridWorker => "grid_worker",
+            Role::GroupLeader => "group_leader",
+            Role::Department => "department",
+            Role::Platform => "platform",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| ValidationError::new("role", format!("{s:?} is not a role")))
+    }
+}
+
+/// An authenticated caller, as the access token states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    #[must_use]
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// May change the grid itself (units, coverage, imports). Admins only, until scoped roles
+    /// arrive.
+    #[must_use]
+    pub fn may_manage_grid(&self) -> bool {
+        self.has_role(Role::Admin)
+    }
+
+    /// May read the grid. Every authenticated role reads the grid for now; scope filtering
+    /// narrows this with the scope mechanism.
+    #[must_use]
+    pub fn may_read_grid(&self) -> bool {
+        !self.roles.is_empty()
+    }
+}
+
+/// A login name: 3 to 64 characters of ASCII letters, digits, `.`, `_` and `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    /// # Errors
+    /// When `s` breaks the rule above.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        let ok_len = (3..=64).contains(&s.len());
+        let ok_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok_len && ok_chars {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "username",
+                "must be 3 to 64 characters of letters, digits, '.', '_' or '-'",
+            ))
+        }
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a new password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("a password must have at least 10 characters")]
+    TooShort,
+    #[error("a password must have at most 256 characters")]
+    TooLong,
+    #[error("a password must mix at least three of: lower-case, upper-case, digits, symbols")]
+    TooFewClasses,
+}
+
+/// A new password that meets the policy: 10 to 256 characters from at least three of the four
+/// character classes. Not `Debug`-printable, so it cannot leak into logs.
+pub struct Password(String);
+
+impl Password {
+    /// # Errors
+    /// When the policy is not met.
+    pub fn parse(s: &str) -> Result<Self, PasswordError> {
+        let n = s.chars().count();
+        if n < 10 {
+            return Err(PasswordError::TooShort);
+        }
+        if n > 256 {
+            return Err(PasswordError::TooLong);
+        }
+        let classes = [
+            s.chars().any(|c| c.is_lowercase()),
+            s.chars().any(|c| c.is_uppercase()),
+            s.chars().any(|c| c.is_ascii_digit()),
+            s.chars().any(|c| !c.is_alphanumeric()),
+        ];
+        if classes.iter().filter(|b| **b).count() < 3 {
+            return Err(PasswordError::TooFewClasses);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        assert_eq!(Password::parse("Ab1!").err(), Some(PasswordError::TooShort));
+        assert_eq!(
+            Password::parse("abcdefghijkl").err(),
+            Some(PasswordError::TooFewClasses)
+        );
+        assert!(Password::parse("abcdefgh12!!").is_ok());
+        assert!(Password::parse("Abcdefgh1234").is_ok());
+    }
+
+    #[test]
+    fn usernames() {
+        assert!(Username::parse("admin").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("a b c").is_err());
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+    }
+
+    #[test]
+    fn only_admins_manage_the_grid() {
+        let admin = Caller {
+            user_id: Uuid::nil(),
+            roles: vec![Role::Admin],
+        };
+        let worker = Caller {
+            user_id: Uuid::nil(),
+            roles: vec![Role::GridWorker],
+        };
+        assert!(admin.may_manage_grid());
+        assert!(!worker.may_manage_grid());
+        assert!(worker.may_read_grid());
+    }
+}

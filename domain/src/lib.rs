@@ -1,0 +1,9 @@
+//! The rules of grid management, free of I/O: typed ids, validated values, the five-level
+//! hierarchy, callers and their roles. Everything that comes from outside is parsed into these
+//! types at the edge (`parse`/`TryFrom`), so code past the edge cannot hold an invalid value.
+
+pub mod auth;
+pub mod unit;
+
+pub use auth::{Caller, Password, PasswordError, Role, Username};
+pub use unit::{Level, UnitCode, UnitId, UnitName, ValidationError};

@@ -1,0 +1,4 @@
+DROP TABLE meta;
+DROP TABLE users;
+DROP TABLE unit_coverage;
+DROP TABLE units;

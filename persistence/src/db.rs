@@ -1,0 +1,137 @@
+//! One connection type over both backends, its pool and the embedded migrations.
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// A connection to whichever backend the URL names. One set of query code runs on both.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Backend = MultiBackend;
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Postgres,
+    Sqlite,
+}
+
+impl BackendKind {
+    #[must_use]
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Strips `sqlite://` or `sqlite:` so the rest is the file path SQLite expects.
+#[must_use]
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+/// Opens a connection, choosing the variant from the URL scheme ourselves so that a failure
+/// keeps its real cause (diesel's own `establish` for multi-connections hides it).
+///
+/// # Errors
+/// The backend's connection error.
+pub fn establish(url: &str) -> Result<AnyConnection, diesel::ConnectionError> {
+    match BackendKind::of_url(url) {
+        BackendKind::Postgres => PgConnection::establish(url).map(AnyConnection::Postgresql),
+        BackendKind::Sqlite => {
+            let mut c = SqliteConnection::establish(sqlite_path(url))?;
+            // WAL lets readers run beside the one writer; the busy timeout makes concurrent
+            // writers wait instead of failing; foreign keys are off by default in SQLite.
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+            )
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(AnyConnection::Sqlite(c))
+        }
+    }
+}
+
+/// r2d2 manager that connects through [`establish`].
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// Builds the pool; the first connection is made at once so a bad URL fails at start-up.
+///
+/// # Errors
+/// When no connection can be made within the timeout.
+pub fn pool(url: &str, max_size: u32) -> Result<Pool, r2d2::Error> {
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(Manager {
+            url: url.to_owned(),
+        })
+}
+
+/// Applies pending migrations for the connection's backend; returns how many ran.
+///
+/// # Errors
+/// A migration that fails.
+pub fn migrate(
+    conn: &mut AnyConnection,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let ran = match conn {
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(PG_MIGRATIONS)?.len(),
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS)?.len(),
+    };
+    Ok(ran)
+}
+
+/// Checks the database answers (readiness).
+///
+/// # Errors
+/// The database's error.
+pub fn ping(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
