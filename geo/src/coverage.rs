@@ -295,10 +295,10 @@ pub(crate) fn normalize(mut cells: Vec<CellIndex>) -> Vec<CellIndex> {
 fn remove_nested(sorted: Vec<CellIndex>) -> Vec<CellIndex> {
     let mut kept: Vec<CellIndex> = Vec::with_capacity(sorted.len());
     for cell in sorted.into_iter().rev() {
-        if let Some(&last) = kept.last() {
-            if cell.parent(last.resolution()) == Some(last) {
-                continue;
-            }
+        if let Some(&last) = kept.last()
+            && cell.parent(last.resolution()) == Some(last)
+        {
+            continue;
         }
         kept.push(cell);
     }

@@ -6,8 +6,9 @@
 use h3o::{CellIndex, Resolution};
 
 /// Everything that can go wrong in this crate.
+// Deliberately exhaustive: the API maps each variant to a status, and a new variant should
+// fail its build until it does.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
 pub enum GeoError {
     /// A latitude/longitude pair that is not a usable position.
     #[error("invalid coordinate (lat {lat}, lng {lng}): {reason}")]
@@ -60,8 +61,8 @@ pub enum GeoError {
 
     /// A partition asked for zero parts, or for more parts than there are leaf cells.
     #[error(
-        "cannot split {cells} leaf cells into {parts} non-empty parts: \
-         need between 1 and {cells} parts"
+        "cannot split {cells} leaf cells into {parts} non-empty parts \
+         (the number of parts must be at least 1 and at most the number of cells)"
     )]
     TooFewCells {
         /// The number of parts asked for.

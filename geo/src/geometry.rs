@@ -8,6 +8,11 @@ use serde_json::Value;
 
 use crate::GeoError;
 
+/// The most positions [`parse_polygons`] accepts in one geometry. Validity checking is
+/// quadratic in the positions of a ring (~2 s at this size), so a cap keeps one request from
+/// hogging a core; the whole Dianbai outline has under 2,000.
+pub const MAX_POSITIONS: usize = 20_000;
+
 /// Parses a GeoJSON geometry object that must be a `Polygon` or `MultiPolygon` in WGS-84
 /// (positions are `[lng, lat]`), and validates it: positions finite and in range, every ring
 /// closed with at least 4 positions, no ring crossing itself or another, holes inside their
@@ -18,7 +23,8 @@ use crate::GeoError;
 /// # Errors
 ///
 /// [`GeoError::InvalidGeometry`] saying what is wrong and where, e.g.
-/// `"ring 0 of polygon 1 intersects itself near (111.05, 21.55)"`.
+/// `"ring 0 of polygon 1 intersects itself near (111.05, 21.55)"`, or that the geometry has
+/// more than [`MAX_POSITIONS`] positions.
 ///
 /// # Example
 ///
@@ -75,6 +81,16 @@ pub fn parse_polygons(geometry: &Value) -> Result<MultiPolygon<f64>, GeoError> {
     if polygons.is_empty() {
         return Err(invalid("the MultiPolygon has no polygons".to_owned()));
     }
+    let positions: usize = polygons
+        .iter()
+        .map(|p| p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>())
+        .sum();
+    if positions > MAX_POSITIONS {
+        return Err(invalid(format!(
+            "the geometry has {positions} positions, more than the {MAX_POSITIONS} accepted: \
+             simplify it (a tolerance of 1 m is plenty for H3 cells)"
+        )));
+    }
     let shape = MultiPolygon::new(polygons);
     validate(&shape)?;
     Ok(shape)
@@ -98,7 +114,7 @@ pub fn parse_polygons(geometry: &Value) -> Result<MultiPolygon<f64>, GeoError> {
 /// ```
 #[must_use]
 pub fn polygons_to_geojson(shape: &MultiPolygon<f64>) -> Value {
-    Value::from(&geojson::Value::from(shape))
+    Value::Object(geojson::JsonObject::from(&geojson::Value::from(shape)))
 }
 
 fn invalid(reason: String) -> GeoError {
@@ -372,6 +388,12 @@ mod tests {
         assert!(err(&json!({"type": "Polygon", "coordinates": []})).contains("no rings"));
         assert!(err(&json!({"type": "MultiPolygon", "coordinates": []})).contains("no polygons"));
         assert!(err(&json!({"type": "Polygon"})).contains("no \"coordinates\""));
+        let mut huge: Vec<[f64; 2]> = (0..=MAX_POSITIONS)
+            .map(|i| [111.0 + i as f64 * 1e-6, 21.5 + (i % 2) as f64 * 1e-6])
+            .collect();
+        huge.push(huge[0]);
+        let msg = err(&json!({"type": "Polygon", "coordinates": [huge]}));
+        assert!(msg.contains("more than the 20000 accepted"), "{msg}");
     }
 
     #[test]

@@ -294,7 +294,8 @@ mod tests {
         // Overlap of a coarse cell with fine members names a member inside it.
         let (owner, sample) = set.overlap(villages[1]).unwrap();
         assert_eq!(owner, 1);
-        assert!(fine.contains(&sample));
+        assert!(one.cells().contains(&sample));
+        assert_eq!(sample.parent(Resolution::Eight), Some(villages[1]));
         assert_eq!(set.overlap(villages[3]), None);
         assert_eq!(set.overlap(town).map(|(o, _)| o), Some(1));
         assert!(set.contains(&two) && !set.contains(&Coverage::from_cells([town], LEAF).unwrap()));

@@ -65,11 +65,12 @@ pub fn establish(url: &str) -> Result<AnyConnection, diesel::ConnectionError> {
         BackendKind::Postgres => PgConnection::establish(url).map(AnyConnection::Postgresql),
         BackendKind::Sqlite => {
             let mut c = SqliteConnection::establish(sqlite_path(url))?;
-            // WAL lets readers run beside the one writer; the busy timeout makes concurrent
-            // writers wait instead of failing; foreign keys are off by default in SQLite.
+            // The busy timeout comes first so that the pool's connections opening at once wait for
+            // each other; WAL lets readers run beside the one writer; foreign keys are off by
+            // default in SQLite.
             c.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(AnyConnection::Sqlite(c))

@@ -229,7 +229,7 @@ fn code_taken(code: &str) -> StoreError {
     StoreError::Conflict {
         code: "duplicate_code",
         message: format!("a unit with code {code} exists already"),
-        details: json!({ "code": code }),
+        details: json!({ "unit_code": code }),
     }
 }
 

@@ -1,1 +1,13 @@
+//! End-to-end tests: one binary, the real server per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
+mod bad_input;
+mod contract;
+mod coverage;
+mod demo;
+mod health;
+mod helpers;
+mod import_export;
+mod locate;
+mod units;

@@ -1,0 +1,197 @@
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, JWT_SECRET, TestApp, WORKER};
+use serde_json::json;
+
+#[actix_web::test]
+async fn login_returns_a_short_lived_bearer_token() {
+    let app = TestApp::spawn().await;
+    let r = app.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 200);
+    let body = r.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["user"]["roles"], json!(["admin"]));
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(app.get_as(token, "/api/v1/units").await.status, 200);
+}
+
+#[actix_web::test]
+async fn wrong_password_and_unknown_user_get_the_same_401() {
+    let app = TestApp::spawn().await;
+    let wrong = app.login(ADMIN, "Not-The-Password-1").await;
+    let unknown = app.login("nobody", "Not-The-Password-1").await;
+    for r in [&wrong, &unknown] {
+        assert_eq!(r.status, 401);
+        assert_eq!(r.code(), "invalid_credentials");
+    }
+    assert_eq!(wrong.json()["detail"], unknown.json()["detail"]);
+}
+
+#[actix_web::test]
+async fn every_api_route_requires_a_token() {
+    let app = TestApp::spawn().await;
+    let some_id = "01936f3e-0000-7000-8000-000000000000";
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/units".to_owned()),
+        (reqwest::Method::POST, "/api/v1/units".to_owned()),
+        (reqwest::Method::GET, format!("/api/v1/units/{some_id}")),
+        (reqwest::Method::PATCH, format!("/api/v1/units/{some_id}")),
+        (reqwest::Method::DELETE, format!("/api/v1/units/{some_id}")),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/units/{some_id}/children"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/units/{some_id}/ancestors"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/units/{some_id}/coverage"),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v1/units/{some_id}/coverage"),
+        ),
+        (reqwest::Method::POST, "/api/v1/units/import".to_owned()),
+        (reqwest::Method::GET, "/api/v1/units/export".to_owned()),
+        (
+            reqwest::Method::GET,
+            "/api/v1/locate?lat=21.5&lng=111.0".to_owned(),
+        ),
+    ] {
+        let r = app
+            .send(method.clone(), &path, None, Some(json!({})), &[])
+            .await;
+        assert_eq!(r.status, 401, "{method} {path}: {}", r.text);
+        assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
+    }
+}
+
+fn forge(claims: &serde_json::Value, secret: &str, alg: jsonwebtoken::Algorithm) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[actix_web::test]
+async fn expired_tampered_unsigned_and_foreign_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let claims = |exp: u64| {
+        json!({ "sub": "01936f3e-0000-7000-8000-000000000000", "roles": ["admin"], "iss": "wangge",
+                "iat": now_s() - 10, "exp": exp, "jti": "x" })
+    };
+    let expired = forge(
+        &claims(now_s() - 60),
+        JWT_SECRET,
+        jsonwebtoken::Algorithm::HS256,
+    );
+    let foreign = forge(
+        &claims(now_s() + 600),
+        "another-secret-another-secret-another-1",
+        jsonwebtoken::Algorithm::HS256,
+    );
+    let hs512 = forge(
+        &claims(now_s() + 600),
+        JWT_SECRET,
+        jsonwebtoken::Algorithm::HS512,
+    );
+    // Tamper: give the worker's token admin roles without re-signing.
+    let parts: Vec<&str> = app.worker_token.split('.').collect();
+    use base64_like::encode_url;
+    let tampered_payload = encode_url(&claims(now_s() + 600).to_string());
+    let tampered = format!("{}.{}.{}", parts[0], tampered_payload, parts[2]);
+    let none_header = encode_url(r#"{"alg":"none","typ":"JWT"}"#);
+    let unsigned = format!("{none_header}.{tampered_payload}.");
+    for (what, token) in [
+        ("expired", expired),
+        ("foreign key", foreign),
+        ("other algorithm", hs512),
+        ("tampered", tampered),
+        ("alg none", unsigned),
+        ("garbage", "not.a.token".to_owned()),
+    ] {
+        let r = app.get_as(&token, "/api/v1/units").await;
+        assert_eq!(r.status, 401, "{what} token accepted: {}", r.text);
+    }
+}
+
+#[actix_web::test]
+async fn a_grid_worker_reads_the_grid_but_cannot_change_it() {
+    let app = TestApp::spawn().await;
+    let grid = crate::helpers::SmallGrid::build(&app).await;
+    let token = app
+        .login_token(WORKER, crate::helpers::WORKER_PASSWORD)
+        .await;
+    assert_eq!(app.get_as(&token, "/api/v1/units").await.status, 200);
+    let id = crate::helpers::id(&grid.community);
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/api/v1/units".to_owned(),
+            json!({"code": "1", "name": "x", "level": 1}),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/units/{id}"),
+            json!({"name": "x"}),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/units/{id}"),
+            json!({}),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v1/units/{id}/coverage"),
+            json!({"cells": []}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/units/import".to_owned(),
+            json!({"type": "FeatureCollection", "features": []}),
+        ),
+    ] {
+        let r = app
+            .send(method.clone(), &path, Some(&token), Some(body), &[])
+            .await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text);
+        assert_eq!(r.code(), "forbidden");
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/units/{id}")).await.json()["name"],
+        "一社区"
+    );
+}
+
+/// Base64url without padding, enough to forge JWT parts in tests.
+mod base64_like {
+    pub fn encode_url(s: &str) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let b = s.as_bytes();
+        let mut out = String::new();
+        for chunk in b.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, x| (acc << 8) | u32::from(*x))
+                << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn encodes_like_rfc4648_url() {
+        assert_eq!(encode_url("hello"), "aGVsbG8");
+        assert_eq!(encode_url("{\"a\":1}"), "eyJhIjoxfQ");
+    }
+}

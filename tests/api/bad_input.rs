@@ -1,0 +1,101 @@
+//! Bad input gets a clear 4xx problem+json answer and changes nothing.
+
+use crate::helpers::{SmallGrid, TestApp, id};
+use serde_json::json;
+
+#[actix_web::test]
+async fn malformed_bodies_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let g = SmallGrid::build(&app).await;
+    let before = app.unit_count().await;
+    let token = app.admin_token.clone();
+    let cov_path = format!("/api/v1/units/{}/coverage", id(&g.community));
+    let cases: Vec<(&str, String, &str, Vec<u8>, u16, &str)> = vec![
+        ("malformed JSON", "/api/v1/units".into(), "application/json", b"{\"code\": ".to_vec(), 400, "malformed_json"),
+        ("wrong type", "/api/v1/units".into(), "application/json", br#"{"code": 1, "name": "x", "level": 1}"#.to_vec(), 422, "invalid_body"),
+        ("unknown field", "/api/v1/units".into(), "application/json", br#"{"code": "1", "name": "x", "level": 1, "admin": true}"#.to_vec(), 422, "invalid_body"),
+        ("not JSON at all", "/api/v1/units".into(), "text/plain", b"code=1".to_vec(), 415, "unsupported_media_type"),
+        ("huge body", "/api/v1/units".into(), "application/json", vec![b' '; 300 * 1024], 413, "body_too_large"),
+        ("invalid GeoJSON", cov_path.clone(), "application/json", br#"{"geometry": {"type": "Polygon", "coordinates": [[1, 2]]}}"#.to_vec(), 422, "invalid_geometry"),
+        ("a point", cov_path.clone(), "application/json", br#"{"geometry": {"type": "Point", "coordinates": [111.05, 21.6]}}"#.to_vec(), 422, "invalid_geometry"),
+        ("self-intersecting", cov_path.clone(), "application/json", br#"{"geometry": {"type": "Polygon", "coordinates": [[[111.03,21.55],[111.07,21.65],[111.07,21.55],[111.03,21.65],[111.03,21.55]]]}}"#.to_vec(), 422, "invalid_geometry"),
+        ("unclosed ring", cov_path.clone(), "application/json", br#"{"geometry": {"type": "Polygon", "coordinates": [[[111.03,21.55],[111.07,21.65],[111.07,21.55],[111.03,21.65]]]}}"#.to_vec(), 422, "invalid_geometry"),
+        ("out of range", cov_path.clone(), "application/json", br#"{"geometry": {"type": "Polygon", "coordinates": [[[181,21.55],[111.07,21.65],[111.07,21.55],[181,21.55]]]}}"#.to_vec(), 422, "invalid_geometry"),
+        ("both cells and geometry", cov_path.clone(), "application/json", br#"{"cells": [], "geometry": {"type": "Polygon", "coordinates": [[[111.03,21.55],[111.07,21.55],[111.07,21.65],[111.03,21.55]]]}}"#.to_vec(), 422, "validation_failed"),
+        ("neither", cov_path.clone(), "application/json", b"{}".to_vec(), 422, "validation_failed"),
+        ("empty name", "/api/v1/units".into(), "application/json", br#"{"code": "9", "name": "  ", "level": 1}"#.to_vec(), 422, "validation_failed"),
+        ("bad code", "/api/v1/units".into(), "application/json", br#"{"code": "12-3", "name": "x", "level": 1}"#.to_vec(), 422, "validation_failed"),
+    ];
+    for (what, path, ct, body, status, code) in cases {
+        let method = if path.ends_with("/coverage") {
+            reqwest::Method::PUT
+        } else {
+            reqwest::Method::POST
+        };
+        let r = app.send_raw(method, &path, Some(&token), ct, body).await;
+        assert_eq!(r.status, status, "{what}: {}", r.text);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "{what}"
+        );
+        assert_eq!(r.code(), code, "{what}");
+        assert!(
+            !r.json()["detail"].as_str().unwrap().is_empty(),
+            "{what}: a human message"
+        );
+    }
+    assert_eq!(app.unit_count().await, before);
+    let cov = app.get(&cov_path).await.json();
+    assert!(
+        cov["leaf_cell_count"].as_i64().unwrap() > 0,
+        "the community keeps its coverage"
+    );
+}
+
+#[actix_web::test]
+async fn malformed_ids_are_400() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/v1/units/not-a-uuid",
+        "/api/v1/units/123/children",
+        "/api/v1/units/x/coverage",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert_eq!(r.code(), "invalid_id");
+    }
+    let r = app
+        .get("/api/v1/units/01936f3e-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[actix_web::test]
+async fn requests_beyond_the_rate_limit_get_429_with_retry_after() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        rate_limit_per_min: 30,
+        ..Default::default()
+    })
+    .await;
+    let mut limited = None;
+    for _ in 0..40 {
+        let r = app.get("/api/v1/units").await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("the limit never applied");
+    assert_eq!(r.code(), "rate_limited");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Health checks are outside the limited scope.
+    assert_eq!(
+        app.send(reqwest::Method::GET, "/healthz", None, None, &[])
+            .await
+            .status,
+        200
+    );
+    let _ = json!(null);
+}

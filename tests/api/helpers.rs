@@ -1,0 +1,465 @@
+//! `TestApp`: the real server on port 0, against a fresh database (SQLite in a temporary
+//! folder, or a new PostgreSQL database when `TEST_DATABASE_URL` names one) and, when
+//! `TEST_REDIS_URL` is set, real Redis. Every response a helper receives is checked against
+//! `openapi.yaml` before the test sees it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use crate::contract;
+use diesel::Connection;
+use diesel::RunQueryDsl;
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+use std::time::Duration;
+use wangge_api::config::{Secret, Settings};
+use wangge_api::startup::Application;
+use wangge_geo::Resolution;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const ADMIN: &str = "test-admin";
+pub const ADMIN_PASSWORD: &str = "Correct-Horse-42";
+pub const WORKER: &str = "test-worker";
+pub const WORKER_PASSWORD: &str = "Battery-Staple-42";
+
+/// Options a test can change before spawning.
+#[derive(Clone)]
+pub struct Options {
+    pub leaf: Resolution,
+    pub seed_demo: bool,
+    pub locate_poll_s: u64,
+    pub rate_limit_per_min: u32,
+    pub access_token_ttl_s: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            leaf: Resolution::Nine,
+            seed_demo: false,
+            locate_poll_s: 3600,
+            rate_limit_per_min: 0,
+            access_token_ttl_s: 900,
+        }
+    }
+}
+
+/// A database for one test, dropped with it.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+        {
+            Some(admin_url) => {
+                let name = format!("wangge_test_{}", uuid::Uuid::now_v7().simple());
+                let mut c = diesel::PgConnection::establish(&admin_url)
+                    .expect("connect to TEST_DATABASE_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut c)
+                    .expect("create test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
+                Self {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    pg_admin: Some((admin_url.clone(), name)),
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_admin: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            if let Ok(mut c) = diesel::PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    pub worker_token: String,
+    pub settings: Settings,
+    pub db: std::sync::Arc<TestDb>,
+}
+
+pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+        redis_url: std::env::var("TEST_REDIS_URL")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        jwt_secret: Some(Secret::new(JWT_SECRET.into())),
+        data_dir: data_dir.to_path_buf(),
+        leaf: opts.leaf,
+        seed_demo: opts.seed_demo,
+        pool_size: 4,
+        access_token_ttl_s: opts.access_token_ttl_s,
+        rate_limit_per_min: opts.rate_limit_per_min,
+        locate_poll_s: opts.locate_poll_s,
+    }
+}
+
+static TRACING: OnceLock<()> = OnceLock::new();
+
+/// A response, already checked against the contract.
+pub struct Res {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The problem `code` of an error body.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> Self {
+        Self::spawn_on(std::sync::Arc::new(TestDb::new()), opts).await
+    }
+
+    /// Another instance on the same database (to test what crosses instances).
+    pub async fn spawn_on(db: std::sync::Arc<TestDb>, opts: Options) -> Self {
+        TRACING.get_or_init(|| {
+            if std::env::var("TEST_LOG").is_ok() {
+                wangge_api::telemetry::init();
+            }
+        });
+        let data_dir = std::env::temp_dir().join("wangge-test-data");
+        let settings = settings_for(&db, &opts, &data_dir);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build app");
+        let port = app.port();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            // Below the server's 5 s keep-alive, so a pooled connection is never reused just
+            // as the server closes it.
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let mut t = Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client,
+            admin_token: String::new(),
+            worker_token: String::new(),
+            settings,
+            db,
+        };
+        t.ensure_user(ADMIN, ADMIN_PASSWORD, "admin");
+        t.ensure_user(WORKER, WORKER_PASSWORD, "grid_worker");
+        t.admin_token = t.login_token(ADMIN, ADMIN_PASSWORD).await;
+        t.worker_token = t.login_token(WORKER, WORKER_PASSWORD).await;
+        t
+    }
+
+    fn ensure_user(&self, name: &str, password: &str, role: &str) {
+        let mut conn = wangge_persistence::db::establish(&self.settings.database_url).unwrap();
+        if wangge_persistence::users::find_by_username(&mut conn, name)
+            .unwrap()
+            .is_some()
+        {
+            return;
+        }
+        let hash = wangge_api::auth::hash_password(password).unwrap();
+        wangge_persistence::users::create_user(
+            &mut conn,
+            &wangge_domain::Username::parse(name).unwrap(),
+            &hash,
+            &[role.parse().unwrap()],
+            false,
+        )
+        .unwrap();
+    }
+
+    pub async fn login_token(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await;
+        assert_eq!(r.status, 200, "login failed: {}", r.text);
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Res {
+        self.send(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "username": username, "password": password })),
+            &[],
+        )
+        .await
+    }
+
+    /// Sends a request and checks the response against the contract.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Res {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.address));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.finish(method, path, req).await
+    }
+
+    /// Sends a raw body with the given content type.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Res {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.address))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.finish(method, path, req).await
+    }
+
+    async fn finish(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Res {
+        let resp = req.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let ct = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        contract::check(method.as_str(), path, status, ct, &text);
+        Res {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.send(
+            reqwest::Method::GET,
+            path,
+            Some(&self.admin_token.clone()),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Res {
+        self.send(reqwest::Method::GET, path, Some(token), None, &[])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some(&self.admin_token.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Res {
+        self.send(
+            reqwest::Method::PATCH,
+            path,
+            Some(&self.admin_token.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Res {
+        self.send(
+            reqwest::Method::PUT,
+            path,
+            Some(&self.admin_token.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Res {
+        self.send(
+            reqwest::Method::DELETE,
+            path,
+            Some(&self.admin_token.clone()),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    /// Creates a unit and returns its body (asserting 201).
+    pub async fn create_unit(
+        &self,
+        code: &str,
+        name: &str,
+        level: i64,
+        parent: Option<&str>,
+    ) -> Value {
+        let r = self
+            .post(
+                "/api/v1/units",
+                json!({ "code": code, "name": name, "level": level, "parent_id": parent }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "create {code}: {}", r.text);
+        r.json()
+    }
+
+    /// Sets a unit's coverage from a polygon; returns the response.
+    pub async fn set_polygon(&self, id: &str, ring: &[[f64; 2]], clip: bool) -> Res {
+        let q = if clip { "?clip_to_parent=true" } else { "" };
+        self.put(
+            &format!("/api/v1/units/{id}/coverage{q}"),
+            json!({ "geometry": { "type": "Polygon", "coordinates": [ring] } }),
+        )
+        .await
+    }
+
+    pub async fn locate(&self, lat: f64, lng: f64, crs: &str) -> Res {
+        self.get(&format!("/api/v1/locate?lat={lat}&lng={lng}&crs={crs}"))
+            .await
+    }
+
+    pub async fn unit_count(&self) -> usize {
+        let mut n = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/units?limit=500&cursor={c}"),
+                None => "/api/v1/units?limit=500".to_owned(),
+            };
+            let page = self.get(&path).await.json();
+            n += page["items"].as_array().unwrap().len();
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return n,
+            }
+        }
+    }
+}
+
+/// An axis-aligned rectangle as a closed ring, `[lng, lat]` as GeoJSON wants.
+pub fn rect(lng0: f64, lat0: f64, lng1: f64, lat1: f64) -> Vec<[f64; 2]> {
+    vec![
+        [lng0, lat0],
+        [lng1, lat0],
+        [lng1, lat1],
+        [lng0, lat1],
+        [lng0, lat0],
+    ]
+}
+
+/// A small grid used by many tests: a district over a 0.2° square near Maoming, two
+/// subdistricts splitting it west/east, and a community inside the west one.
+pub struct SmallGrid {
+    pub district: Value,
+    pub west: Value,
+    pub east: Value,
+    pub community: Value,
+}
+
+impl SmallGrid {
+    pub async fn build(app: &TestApp) -> Self {
+        let district = app.create_unit("440904", "电白区", 1, None).await;
+        let west = app
+            .create_unit("440904001", "西街道", 2, Some(id(&district)))
+            .await;
+        let east = app
+            .create_unit("440904002", "东街道", 2, Some(id(&district)))
+            .await;
+        let community = app
+            .create_unit("440904001001", "一社区", 3, Some(id(&west)))
+            .await;
+        for (u, ring) in [
+            (&district, rect(111.0, 21.5, 111.2, 21.7)),
+            (&west, rect(111.0, 21.5, 111.1, 21.7)),
+            (&east, rect(111.1, 21.5, 111.2, 21.7)),
+            (&community, rect(111.02, 21.52, 111.08, 21.68)),
+        ] {
+            let r = app.set_polygon(id(u), &ring, false).await;
+            assert_eq!(r.status, 200, "coverage of {}: {}", u["code"], r.text);
+        }
+        Self {
+            district,
+            west,
+            east,
+            community,
+        }
+    }
+}
+
+pub fn id(unit: &Value) -> &str {
+    unit["id"].as_str().expect("unit id")
+}
