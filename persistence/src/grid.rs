@@ -310,34 +310,35 @@ pub fn update_unit(
 ) -> Result<UnitRecord, StoreError> {
     let unit = get_unit(conn, id)?;
     check_version(&unit, expected_version)?;
-    if let Some(code) = &patch.code {
-        if code.as_str() != unit.code {
-            if find_by_code(conn, code.as_str())?.is_some() {
-                return Err(code_taken(code.as_str()));
-            }
-            diesel::update(units::table.find(&unit.id))
-                .set(units::code.eq(code.as_str()))
-                .execute(conn)?;
+    if let Some(code) = patch.code.as_ref().filter(|c| c.as_str() != unit.code) {
+        if find_by_code(conn, code.as_str())?.is_some() {
+            return Err(code_taken(code.as_str()));
         }
+        diesel::update(units::table.find(&unit.id))
+            .set(units::code.eq(code.as_str()))
+            .execute(conn)?;
     }
     if let Some(name) = &patch.name {
         diesel::update(units::table.find(&unit.id))
             .set(units::name.eq(name.as_str()))
             .execute(conn)?;
     }
-    if let Some(new_parent_id) = patch.parent_id {
-        if unit.parent_id.as_deref() != Some(new_parent_id.to_string().as_str()) {
-            let level = unit.level()?;
-            let parent = check_parent(conn, level, Some(new_parent_id))?
-                .ok_or_else(|| StoreError::Corrupt("parent vanished".into()))?;
-            if let Some(cov) = load_coverage(conn, &unit.id, leaf)? {
-                check_against_parent_and_siblings(conn, &unit, &parent, &cov, leaf)?;
-            }
-            let new_path = format!("{}{}/", parent.path, unit.id);
-            move_subtree(conn, &unit, &parent.id, &new_path)?;
-            bump_generation(conn)?;
+    let moving = patch
+        .parent_id
+        .filter(|p| unit.parent_id.as_deref() != Some(p.to_string().as_str()));
+    if let Some(new_parent_id) = moving {
+        let level = unit.level()?;
+        let parent = check_parent(conn, level, Some(new_parent_id))?
+            .ok_or_else(|| StoreError::Corrupt("parent vanished".into()))?;
+        if let Some(cov) = load_coverage(conn, &unit.id, leaf)? {
+            check_against_parent_and_siblings(conn, &unit, &parent, &cov, leaf)?;
         }
+        let new_path = format!("{}{}/", parent.path, unit.id);
+        move_subtree(conn, &unit, &parent.id, &new_path)?;
     }
+    // Names, codes and parents are part of the locate snapshot: every change moves the
+    // generation so that every instance rebuilds.
+    bump_generation(conn)?;
     bump_version(conn, &unit.id)?;
     get_unit(conn, id)
 }

@@ -10,7 +10,9 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
     let before = app.unit_count().await;
     let token = app.admin_token.clone();
     let cov_path = format!("/api/v1/units/{}/coverage", id(&g.community));
-    let cases: Vec<(&str, String, &str, Vec<u8>, u16, &str)> = vec![
+    // (what, path, content type, body, status, problem code)
+    type Case<'a> = (&'a str, String, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("malformed JSON", "/api/v1/units".into(), "application/json", b"{\"code\": ".to_vec(), 400, "malformed_json"),
         ("wrong type", "/api/v1/units".into(), "application/json", br#"{"code": 1, "name": "x", "level": 1}"#.to_vec(), 422, "invalid_body"),
         ("unknown field", "/api/v1/units".into(), "application/json", br#"{"code": "1", "name": "x", "level": 1, "admin": true}"#.to_vec(), 422, "invalid_body"),

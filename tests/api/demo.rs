@@ -12,11 +12,11 @@ async fn the_demo_has_the_real_scale_and_every_point_locates_to_a_household_grou
     })
     .await;
     let mut per_level = [0usize; 6];
-    for level in 1..=5 {
+    for (level, count) in per_level.iter_mut().enumerate().skip(1) {
         let mut path = format!("/api/v1/units?level={level}&limit=500");
         loop {
             let page = app.get(&path).await.json();
-            per_level[level] += page["items"].as_array().unwrap().len();
+            *count += page["items"].as_array().unwrap().len();
             match page["next_cursor"].as_str() {
                 Some(c) => path = format!("/api/v1/units?level={level}&limit=500&cursor={c}"),
                 None => break,

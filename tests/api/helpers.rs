@@ -87,11 +87,12 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((admin, name)) = &self.pg_admin {
-            if let Ok(mut c) = diesel::PgConnection::establish(admin) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut c);
-            }
+        let Some((admin, name)) = &self.pg_admin else {
+            return;
+        };
+        if let Ok(mut c) = diesel::PgConnection::establish(admin) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c);
         }
     }
 }

@@ -91,10 +91,8 @@ pub async fn get(
                 body["cells"] = json!(cells);
                 return Ok(body);
             }
-            if force_cells {
-                if let Some(r) = rec.as_mut() {
-                    r.boundary = None;
-                }
+            if let Some(r) = rec.as_mut().filter(|_| force_cells) {
+                r.boundary = None;
             }
             let parent_code = match &unit.parent_id {
                 Some(p) => grid::get_unit(conn, wangge_domain::UnitId::parse(p)?)
