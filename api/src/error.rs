@@ -172,7 +172,12 @@ impl From<wangge_domain::ValidationError> for ApiError {
 
 impl From<wangge_geo::GeoError> for ApiError {
     fn from(e: wangge_geo::GeoError) -> Self {
-        Self::unprocessable("invalid_geometry", e.to_string())
+        use wangge_geo::GeoError as G;
+        let code = match &e {
+            G::InvalidCell(_) | G::CellTooFine { .. } => "invalid_cell",
+            _ => "invalid_geometry",
+        };
+        Self::unprocessable(code, e.to_string())
     }
 }
 

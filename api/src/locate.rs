@@ -20,6 +20,10 @@ pub struct UnitSummary {
     pub parent_id: Option<String>,
     #[serde(skip)]
     parent: Option<u32>,
+    /// This unit serialised once at build time: a locate answer is these fragments joined,
+    /// which keeps the hot path to one allocation.
+    #[serde(skip)]
+    pub json: Box<str>,
 }
 
 pub struct Snapshot {
@@ -81,14 +85,19 @@ impl Locator {
         }
         let units: Vec<UnitSummary> = records
             .into_iter()
-            .map(|u| UnitSummary {
-                parent: u.parent_id.as_ref().and_then(|p| pos.get(p).copied()),
-                level_name: level_name(u.level),
-                id: u.id,
-                code: u.code,
-                name: u.name,
-                level: u.level,
-                parent_id: u.parent_id,
+            .map(|u| {
+                let mut s = UnitSummary {
+                    parent: u.parent_id.as_ref().and_then(|p| pos.get(p).copied()),
+                    level_name: level_name(u.level),
+                    id: u.id,
+                    code: u.code,
+                    name: u.name,
+                    level: u.level,
+                    parent_id: u.parent_id,
+                    json: Box::from(""),
+                };
+                s.json = serde_json::to_string(&s).unwrap_or_default().into();
+                s
             })
             .collect();
         let mut builder = LocateIndex::builder(self.leaf);

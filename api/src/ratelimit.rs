@@ -4,7 +4,8 @@
 
 use crate::error::ApiError;
 use crate::startup::AppState;
-use actix_web::body::MessageBody;
+use actix_web::ResponseError;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
@@ -65,10 +66,12 @@ impl Limiter {
 }
 
 /// Middleware for the `/api/v1` scope.
+/// A refusal is answered here as a response, not an error, so the outer middleware still
+/// sees it and adds the request id.
 pub async fn limit(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if let (Some(state), Some(addr)) = (req.app_data::<web::Data<AppState>>(), req.peer_addr()) {
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -80,10 +83,10 @@ pub async fn limit(
                 "too many requests from this address; retry after the time in Retry-After",
             );
             e.retry_after_s = Some(retry);
-            return Err(e.into());
+            return Ok(req.into_response(e.error_response()));
         }
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub struct Coverage {
     cells: Vec<CellIndex>,
 }
 
+/// Most leaf cells one polygon may tile into: five times Dianbai's 972,554 at resolution 11.
+pub const MAX_TILED_LEAF_CELLS: u64 = 5_000_000;
+
 impl Coverage {
     /// Builds a coverage from cells of mixed resolutions, in any order, possibly repeated or
     /// nested: drops cells inside others and compacts complete sibling sets.
@@ -82,6 +85,17 @@ impl Coverage {
     /// # Ok::<(), wangge_geo::GeoError>(())
     /// ```
     pub fn from_polygons(shape: &MultiPolygon<f64>, leaf: Resolution) -> Result<Self, GeoError> {
+        // Refuse before tiling: a polygon spanning a continent would take minutes and gigabytes.
+        let area_m2 = geo::ChamberlainDuquetteArea::chamberlain_duquette_unsigned_area(shape);
+        let estimate_cells = area_m2 / leaf.area_m2();
+        if estimate_cells > MAX_TILED_LEAF_CELLS as f64 {
+            return Err(GeoError::InvalidGeometry(format!(
+                "the shape covers about {:.0} km², about {estimate_cells:.0} cells at resolution {}; \
+                 at most {MAX_TILED_LEAF_CELLS} cells are tiled at once",
+                area_m2 / 1e6,
+                u8::from(leaf)
+            )));
+        }
         let mut tiler = TilerBuilder::new(leaf)
             .containment_mode(ContainmentMode::ContainsCentroid)
             .build();

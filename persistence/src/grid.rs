@@ -111,6 +111,13 @@ pub fn find_by_code(
         .optional()?)
 }
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL `lower()`: LIKE ignores ASCII case on SQLite but not on PostgreSQL; lowering both
+    /// sides makes the name search behave the same on both.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// Escapes LIKE wildcards so user text matches literally.
 fn like_contains(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
@@ -146,7 +153,11 @@ pub fn list_units(
         q = q.filter(units::code.eq(c.as_str().to_owned()));
     }
     if let Some(text) = &filter.q {
-        q = q.filter(units::name.like(like_contains(text)).escape('\\'));
+        q = q.filter(
+            lower(units::name)
+                .like(like_contains(&text.to_lowercase()))
+                .escape('\\'),
+        );
     }
     if let Some(a) = after {
         q = q.filter(units::id.gt(a.to_string()));
@@ -589,7 +600,7 @@ pub fn set_coverage(
     conn: &mut AnyConnection,
     id: UnitId,
     mut cov: Coverage,
-    boundary: Option<String>,
+    mut boundary: Option<String>,
     clip: bool,
     expected_version: Option<i64>,
     leaf: Resolution,
@@ -607,6 +618,9 @@ pub fn set_coverage(
             trimmed = outside.leaf_cell_count(leaf);
             let set = CoverageSet::from(&parent_cov.unwrap_or_default());
             cov = cov.intersection(&set);
+            // The given polygon no longer describes the cells; exporting it would not import
+            // back. The dissolved outline of the kept cells stands in for it.
+            boundary = None;
         }
         check_siblings(conn, &unit, Some(pid), &cov, leaf)?;
     } else {

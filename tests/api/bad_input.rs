@@ -26,6 +26,7 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
         ("both cells and geometry", cov_path.clone(), "application/json", br#"{"cells": [], "geometry": {"type": "Polygon", "coordinates": [[[111.03,21.55],[111.07,21.55],[111.07,21.65],[111.03,21.55]]]}}"#.to_vec(), 422, "validation_failed"),
         ("neither", cov_path.clone(), "application/json", b"{}".to_vec(), 422, "validation_failed"),
         ("empty name", "/api/v1/units".into(), "application/json", br#"{"code": "9", "name": "  ", "level": 1}"#.to_vec(), 422, "validation_failed"),
+        ("a continent", cov_path.clone(), "application/json", br#"{"geometry": {"type": "Polygon", "coordinates": [[[70,10],[140,10],[140,50],[70,50],[70,10]]]}}"#.to_vec(), 422, "invalid_geometry"),
         ("bad code", "/api/v1/units".into(), "application/json", br#"{"code": "12-3", "name": "x", "level": 1}"#.to_vec(), 422, "validation_failed"),
     ];
     for (what, path, ct, body, status, code) in cases {
@@ -100,4 +101,16 @@ async fn requests_beyond_the_rate_limit_get_429_with_retry_after() {
         200
     );
     let _ = json!(null);
+}
+
+#[actix_web::test]
+async fn control_characters_never_reach_the_database() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/api/v1/units?q=a%00b").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.code(), "invalid_query");
+    let r = app.login("adm\u{0}in", "whatever-Pass-1").await;
+    assert_eq!(r.status, 401);
+    let r = app.get("/api/v1/units?unknown=1").await;
+    assert_eq!(r.status, 400, "unknown query parameters are refused");
 }

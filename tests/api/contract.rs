@@ -43,7 +43,7 @@ fn match_path(path: &str) -> Option<(&'static str, &'static Value)> {
     best.map(|(_, t, i)| (t, i))
 }
 
-fn resolve<'a>(v: &'a Value) -> &'a Value {
+fn resolve(v: &Value) -> &Value {
     match v.get("$ref").and_then(Value::as_str) {
         Some(r) => {
             let ptr = r.trim_start_matches('#');
@@ -57,8 +57,20 @@ fn resolve<'a>(v: &'a Value) -> &'a Value {
     }
 }
 
-/// Panics with a clear message when the response breaks the contract.
-pub fn check(method: &str, path: &str, status: u16, content_type: &str, body: &str) {
+/// Panics with a clear message when the response breaks the contract: undocumented
+/// operation or status, a missing required header, an undocumented content type, or a body
+/// that does not validate against the schema.
+pub fn check(
+    method: &str,
+    path: &str,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let Some((tpl, item)) = match_path(path) else {
         // Unknown routes answer the default 404 problem; nothing to hold it to.
         assert_eq!(
@@ -79,6 +91,17 @@ pub fn check(method: &str, path: &str, status: u16, content_type: &str, body: &s
             panic!("{method} {tpl}: status {status} is not documented (body: {body})")
         });
     let resp = resolve(resp);
+    if let Some(hs) = resp.get("headers").and_then(Value::as_object) {
+        for (name, h) in hs {
+            let h = resolve(h);
+            if h.get("required").and_then(Value::as_bool) == Some(true) {
+                assert!(
+                    headers.contains_key(name.to_ascii_lowercase().as_str()),
+                    "{method} {tpl} {status}: required header {name} is missing"
+                );
+            }
+        }
+    }
     let Some(content) = resp.get("content").and_then(Value::as_object) else {
         assert!(
             body.is_empty(),

@@ -63,6 +63,11 @@ async fn a_child_outside_its_parent_is_refused_or_clipped() {
     let body = r.json();
     assert!(body["trimmed_leaf_cells"].as_u64().unwrap() > 0);
     assert!(body["leaf_cell_count"].as_u64().unwrap() > 0);
+    // The polygon no longer describes the kept cells, so it is not kept as the boundary.
+    assert_eq!(body["has_boundary"], false);
+    // The response's ETag is the unit's new version.
+    let version = app.get(&format!("/api/v1/units/{}", id(&c2))).await.json()["version"].clone();
+    assert_eq!(r.header("etag"), Some(format!("\"{version}\"")));
     // What was kept locates to the new community; what was trimmed still to the east.
     assert_eq!(
         app.locate(21.54, 111.09, "wgs84").await.json()["units"][0]["code"],

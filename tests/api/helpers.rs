@@ -288,11 +288,7 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
-        let ct = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        contract::check(method.as_str(), path, status, ct, &text);
+        contract::check(method.as_str(), path, status, &headers, &text);
         Res {
             status,
             headers,

@@ -21,7 +21,9 @@ pub async fn login(
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { username, password } = body.into_inner();
-    if username.len() > 64 || password.len() > 1024 {
+    // Such names cannot exist (see `Username`); refusing them here also keeps NUL bytes away
+    // from PostgreSQL, which rejects them.
+    if username.len() > 64 || password.len() > 1024 || username.chars().any(char::is_control) {
         return Err(
             ApiError::unauthorized("wrong username or password").with_code("invalid_credentials")
         );

@@ -105,6 +105,7 @@ fn with_etag(version: i64, body: impl Serialize) -> HttpResponse {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     parent_id: Option<String>,
     level: Option<String>,
@@ -141,10 +142,10 @@ pub async fn list(
             })
             .transpose()?,
         q: match q.q {
-            Some(t) if t.chars().count() > 100 => {
+            Some(t) if t.chars().count() > 100 || t.chars().any(char::is_control) => {
                 return Err(ApiError::bad_request(
                     "invalid_query",
-                    "q must be at most 100 characters",
+                    "q must be at most 100 characters, without control characters",
                 ));
             }
             Some(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
@@ -224,7 +225,7 @@ pub async fn get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == etag)
+                .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag)
         });
     if fresh {
         return Ok(HttpResponse::NotModified()
@@ -307,6 +308,7 @@ pub async fn delete(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     cursor: Option<String>,
     limit: Option<u32>,
