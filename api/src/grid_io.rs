@@ -132,6 +132,9 @@ fn parse_feature(
             None
         }
     };
+    // An exported cell outline is derived from the cells: importing it must not turn it into
+    // a boundary, or export → import → export would not give the same file.
+    let derived = props.get("geometry_source").and_then(Value::as_str) == Some("cells");
     let (coverage, boundary) = match f.get("geometry") {
         None | Some(Value::Null) => (None, None),
         Some(g) => match wangge_geo::parse_polygons(g)
@@ -139,7 +142,7 @@ fn parse_feature(
         {
             Ok((cov, shape)) => (
                 Some(cov),
-                Some(wangge_geo::polygons_to_geojson(&shape).to_string()),
+                (!derived).then(|| wangge_geo::polygons_to_geojson(&shape).to_string()),
             ),
             Err(e) => {
                 bad(format!("geometry: {e}"));

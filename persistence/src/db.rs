@@ -65,12 +65,11 @@ pub fn establish(url: &str) -> Result<AnyConnection, diesel::ConnectionError> {
         BackendKind::Postgres => PgConnection::establish(url).map(AnyConnection::Postgresql),
         BackendKind::Sqlite => {
             let mut c = SqliteConnection::establish(sqlite_path(url))?;
-            // The busy timeout comes first so that the pool's connections opening at once wait for
-            // each other; WAL lets readers run beside the one writer; foreign keys are off by
-            // default in SQLite.
+            // The busy timeout makes concurrent writers wait instead of failing; foreign keys
+            // are off by default in SQLite. WAL is set once, in `pool`.
             c.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(AnyConnection::Sqlite(c))
@@ -107,6 +106,13 @@ impl r2d2::ManageConnection for Manager {
 /// # Errors
 /// When no connection can be made within the timeout.
 pub fn pool(url: &str, max_size: u32) -> Result<Pool, r2d2::Error> {
+    if BackendKind::of_url(url) == BackendKind::Sqlite {
+        // WAL lets readers run beside the one writer. The mode is stored in the file; setting
+        // it from every pooled connection at once makes them fight for the lock.
+        if let Ok(mut c) = establish(url) {
+            let _ = c.batch_execute("PRAGMA journal_mode = WAL;");
+        }
+    }
     r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
