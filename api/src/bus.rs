@@ -8,7 +8,10 @@ use actix_web::web;
 use futures_util::StreamExt;
 use std::time::Duration;
 
-pub const COVERAGE_CHANNEL: &str = "wangge:coverage";
+/// The channel coverage changes are announced on.
+fn coverage_channel(state: &AppState) -> String {
+    format!("{}:coverage", state.settings.redis_namespace)
+}
 
 /// Refreshes the locate index from the database on the blocking pool.
 pub async fn refresh_locator(state: &web::Data<AppState>) {
@@ -34,7 +37,7 @@ pub async fn publish_coverage_change(state: &web::Data<AppState>) {
         let mut conn = redis.clone();
         let generation = state.locator.snapshot().generation;
         let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(COVERAGE_CHANNEL)
+            .arg(coverage_channel(state))
             .arg(generation)
             .query_async(&mut conn)
             .await;
@@ -71,7 +74,7 @@ async fn subscribe_loop(state: web::Data<AppState>, url: String) {
 async fn subscribe_once(state: &web::Data<AppState>, url: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(COVERAGE_CHANNEL).await?;
+    pubsub.subscribe(coverage_channel(state)).await?;
     let mut messages = pubsub.on_message();
     while let Some(_msg) = messages.next().await {
         refresh_locator(state).await;

@@ -139,7 +139,11 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
                     "the database already holds units; the demo loads into an empty grid".into(),
                 ));
             }
-            let report = demo::seed(&mut conn, s.leaf, std::io::stderr().is_terminal_like())?;
+            let report = demo::seed(
+                &mut conn,
+                s.leaf,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?;
             println!("loaded the Dianbai demo: {} units", report.created);
             Ok(())
         }
@@ -156,16 +160,6 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         Command::Grid {
             action: GridAction::Export { root, output },
         } => export(root.as_deref(), output.as_deref()),
-    }
-}
-
-trait TerminalLike {
-    fn is_terminal_like(&self) -> bool;
-}
-
-impl TerminalLike for std::io::Stderr {
-    fn is_terminal_like(&self) -> bool {
-        std::io::IsTerminal::is_terminal(self)
     }
 }
 
@@ -210,13 +204,19 @@ fn import(file: &std::path::Path, clip: bool) -> Result<(), CliError> {
     std::fs::File::open(file)?.read_to_string(&mut text)?;
     let doc: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
-    let items =
-        grid_io::parse_feature_collection(&doc, s.leaf).map_err(StoreError::ImportRejected)?;
+    let features = doc
+        .get("features")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len);
+    let bar = progress_bar(features as u64, "tiling");
+    let batch = grid_io::parse_feature_collection(&doc, s.leaf, |n| bar.set_position(n as u64))
+        .map_err(StoreError::ImportRejected)?;
     let pool = startup::open_database(&s)?;
     let mut conn = pool.get().map_err(StoreError::from)?;
-    let bar = indicatif::ProgressBar::new(items.len() as u64);
+    bar.finish_and_clear();
+    let bar = progress_bar(batch.items.len() as u64, "storing");
     let report = wangge_persistence::transaction(&mut conn, |conn| {
-        grid::import_units(conn, items, clip, s.leaf, |n| bar.set_position(n as u64))
+        grid::import_units(conn, batch, clip, s.leaf, |n| bar.set_position(n as u64))
     })?;
     bar.finish_and_clear();
     println!(
@@ -224,6 +224,17 @@ fn import(file: &std::path::Path, clip: bool) -> Result<(), CliError> {
         report.created, report.with_coverage, report.trimmed_leaf_cells
     );
     Ok(())
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub(crate) fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(message);
+    bar
 }
 
 fn export(root: Option<&str>, output: Option<&std::path::Path>) -> Result<(), CliError> {

@@ -49,6 +49,9 @@ pub struct Settings {
     pub database_url: String,
     /// `REDIS_URL`, optional.
     pub redis_url: Option<String>,
+    /// `WANGGE_REDIS_NAMESPACE`, default `wangge`: prefix of Redis keys and channels, so that
+    /// several deployments (or test runs) can share one Redis.
+    pub redis_namespace: String,
     /// `WANGGE_JWT_SECRET`: required on PostgreSQL; generated and kept in the data dir on the
     /// embedded default.
     pub jwt_secret: Option<Secret>,
@@ -110,6 +113,7 @@ impl Settings {
             bind: var("WANGGE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             database_url,
             redis_url: var("REDIS_URL"),
+            redis_namespace: var("WANGGE_REDIS_NAMESPACE").unwrap_or_else(|| "wangge".into()),
             jwt_secret: var("WANGGE_JWT_SECRET").map(Secret::new),
             data_dir,
             leaf,

@@ -219,20 +219,11 @@ pub fn seed(
 ) -> Result<ImportReport, DemoError> {
     let items = build(leaf)?;
     let total = items.len();
-    let bar = if progress_bar {
-        let b = indicatif::ProgressBar::new(total as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b.set_message("storing units");
-        Some(b)
-    } else {
-        None
-    };
+    // On a terminal a bar; in the server's log, a line every 2,000 units.
+    let bar = progress_bar.then(|| crate::cli::progress_bar(total as u64, "storing"));
     let mut last_logged = 0;
     let report = wangge_persistence::transaction(conn, |conn| {
-        grid::import_units(conn, items, false, leaf, |n| {
+        grid::import_units(conn, items.into(), false, leaf, |n| {
             if let Some(b) = &bar {
                 b.set_position(n as u64);
             } else if n - last_logged >= 2000 || n == total {

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use wangge_domain::{Level, UnitCode, UnitName};
 use wangge_geo::{Coverage, Resolution};
-use wangge_persistence::grid::{CoverageRecord, ImportItem, UnitRecord};
+use wangge_persistence::grid::{CoverageRecord, ImportBatch, ImportItem, UnitRecord};
 use wangge_persistence::{AnyConnection, ImportProblem, StoreError, grid};
 
 /// At most this many features in one import.
@@ -20,14 +20,17 @@ fn problem(index: usize, code: Option<&str>, problem: impl Into<String>) -> Impo
     }
 }
 
-/// Parses and tiles every feature, collecting every problem rather than stopping at the first.
+/// Parses and tiles every feature, collecting every problem rather than stopping at the first;
+/// the import reports them together with the relational ones. `progress` is told how many
+/// features are done.
 ///
 /// # Errors
-/// The list of problems, when there is any.
+/// Problems with the document itself (not a FeatureCollection, too many features).
 pub fn parse_feature_collection(
     doc: &Value,
     leaf: Resolution,
-) -> Result<Vec<ImportItem>, Vec<ImportProblem>> {
+    mut progress: impl FnMut(usize),
+) -> Result<ImportBatch, Vec<ImportProblem>> {
     if doc.get("type").and_then(Value::as_str) != Some("FeatureCollection") {
         return Err(vec![problem(
             0,
@@ -49,19 +52,18 @@ pub fn parse_feature_collection(
             format!("at most {MAX_FEATURES} features per import; split the file"),
         )]);
     }
-    let mut items = Vec::with_capacity(features.len());
-    let mut problems = Vec::new();
+    let mut batch = ImportBatch::default();
     for (index, f) in features.iter().enumerate() {
-        match parse_feature(index, f, leaf) {
-            Ok(item) => items.push(item),
-            Err(mut p) => problems.append(&mut p),
+        if let Some(code) = f.pointer("/properties/code").and_then(Value::as_str) {
+            batch.codes_in_file.insert(code.to_owned());
         }
+        match parse_feature(index, f, leaf) {
+            Ok(item) => batch.items.push(item),
+            Err(mut p) => batch.problems.append(&mut p),
+        }
+        progress(index + 1);
     }
-    if problems.is_empty() {
-        Ok(items)
-    } else {
-        Err(problems)
-    }
+    Ok(batch)
 }
 
 fn parse_feature(

@@ -39,7 +39,9 @@ pub struct Locator {
     leaf: Resolution,
 }
 
-fn level_name(level: i32) -> &'static str {
+/// The name of a stored level number.
+#[must_use]
+pub fn level_name(level: i32) -> &'static str {
     wangge_domain::Level::from_number(i64::from(level)).map_or("unknown", |l| l.name())
 }
 

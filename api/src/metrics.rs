@@ -33,12 +33,12 @@ impl Metrics {
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "http_request_duration_seconds",
-                "HTTP request latency by method and route",
+                "HTTP request latency by method, route and status",
             )
             .buckets(vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
-            &["method", "route"],
+            &["method", "route", "status"],
         )?;
         let pool_connections = IntGaugeVec::new(
             Opts::new("db_pool_connections", "Database pool connections by state"),
@@ -79,7 +79,7 @@ impl Metrics {
             .with_label_values(&[method, route, status.as_str()])
             .inc();
         self.latency
-            .with_label_values(&[method, route])
+            .with_label_values(&[method, route, status.as_str()])
             .observe(elapsed.as_secs_f64());
     }
 

@@ -14,12 +14,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 use wangge_domain::{Role, Username};
-use wangge_persistence::{BackendKind, Pool, db, grid, users};
+use wangge_persistence::{Pool, db, grid, users};
 
 /// Default limit for JSON bodies; coverage and import routes raise it for themselves.
 pub const JSON_LIMIT_BYTES: usize = 256 * 1024;
-/// Limit for coverage updates and imports (GeoJSON of a whole district and its grids).
-pub const UPLOAD_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+/// Limit for coverage updates and imports: the whole demo grid exported at resolution 11 is
+/// about 65 MB of GeoJSON.
+pub const UPLOAD_LIMIT_BYTES: usize = 128 * 1024 * 1024;
 
 pub struct AppState {
     pub pool: Pool,
@@ -115,6 +116,19 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartupError> {
         .get()
         .map_err(|e| StartupError::Database(e.to_string()))?;
     let ran = db::migrate(&mut conn).map_err(|e| StartupError::Migration(e.to_string()))?;
+    // Cells stored at another resolution would never locate and refuse every write.
+    let stored =
+        grid::stored_resolutions(&mut conn).map_err(|e| StartupError::Database(e.to_string()))?;
+    if let Some(other) = stored
+        .iter()
+        .find(|r| **r != i32::from(u8::from(settings.leaf)))
+    {
+        return Err(StartupError::Other(format!(
+            "the database stores coverage at H3 resolution {other}, but WANGGE_H3_RESOLUTION is {}; \
+             set WANGGE_H3_RESOLUTION={other} (the resolution is fixed for the life of a database)",
+            u8::from(settings.leaf)
+        )));
+    }
     tracing::info!(
         db.backend = settings.backend().as_str(),
         db.migrations_applied = ran,
@@ -258,10 +272,4 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-/// The backend a URL names, for the CLI.
-#[must_use]
-pub fn backend_of(settings: &Settings) -> BackendKind {
-    settings.backend()
 }

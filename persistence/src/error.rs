@@ -25,6 +25,9 @@ pub enum StoreError {
     ImportRejected(Vec<ImportProblem>),
     #[error("no database connection available: {0}")]
     Pool(#[from] r2d2::Error),
+    /// SQLite stayed locked by another writer beyond the busy timeout (503, retry).
+    #[error("the database is busy: {0}")]
+    Busy(String),
     #[error("database error: {0}")]
     Db(diesel::result::Error),
     /// Stored data that cannot be read back (a bug or a hand edit): 500.
@@ -41,6 +44,9 @@ impl From<diesel::result::Error> for StoreError {
                 message: format!("a record with the same key exists ({})", info.message()),
                 details: Value::Null,
             },
+            Error::DatabaseError(_, info) if info.message().contains("is locked") => {
+                Self::Busy(info.message().to_owned())
+            }
             Error::NotFound => Self::NotFound {
                 entity: "record",
                 id: String::new(),

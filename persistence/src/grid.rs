@@ -250,6 +250,7 @@ fn code_taken(code: &str) -> StoreError {
 /// # Errors
 /// `Invalid` for a parent that breaks the level rule, `Conflict` for a taken code.
 pub fn create_unit(conn: &mut AnyConnection, new: &NewUnit) -> Result<UnitRecord, StoreError> {
+    lock_grid(conn)?;
     let parent = check_parent(conn, new.level, new.parent_id)?;
     if find_by_code(conn, new.code.as_str())?.is_some() {
         return Err(code_taken(new.code.as_str()));
@@ -319,6 +320,7 @@ pub fn update_unit(
     expected_version: Option<i64>,
     leaf: Resolution,
 ) -> Result<UnitRecord, StoreError> {
+    lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
     check_version(&unit, expected_version)?;
     if let Some(code) = patch.code.as_ref().filter(|c| c.as_str() != unit.code) {
@@ -387,6 +389,7 @@ pub fn delete_unit(
     id: UnitId,
     expected_version: Option<i64>,
 ) -> Result<(), StoreError> {
+    lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
     check_version(&unit, expected_version)?;
     let children: i64 = units::table
@@ -483,16 +486,16 @@ fn unit_ref(u: &UnitRecord) -> serde_json::Value {
     json!({ "id": u.id, "code": u.code, "name": u.name, "level": u.level })
 }
 
-/// The part of `cov` outside the parent's coverage (empty coverage when the parent has none).
-fn outside_parent(
+/// `cov` split into the part inside the parent's coverage and the part outside (all of it
+/// when the parent has none).
+fn split_by_parent(
     conn: &mut AnyConnection,
     parent: &UnitRecord,
     cov: &Coverage,
     leaf: Resolution,
-) -> Result<(Coverage, Option<Coverage>), StoreError> {
+) -> Result<(Coverage, Coverage), StoreError> {
     let parent_cov = load_coverage(conn, &parent.id, leaf)?.unwrap_or_default();
-    let set = CoverageSet::from(&parent_cov);
-    Ok((cov.difference(&set), Some(parent_cov)))
+    Ok(cov.split(&CoverageSet::from(&parent_cov)))
 }
 
 fn check_siblings(
@@ -552,7 +555,7 @@ fn check_against_parent_and_siblings(
     cov: &Coverage,
     leaf: Resolution,
 ) -> Result<(), StoreError> {
-    let (outside, _) = outside_parent(conn, parent, cov, leaf)?;
+    let (_, outside) = split_by_parent(conn, parent, cov, leaf)?;
     if !outside.is_empty() {
         return Err(outside_error(unit, parent, &outside, leaf));
     }
@@ -605,19 +608,19 @@ pub fn set_coverage(
     expected_version: Option<i64>,
     leaf: Resolution,
 ) -> Result<CoverageOutcome, StoreError> {
+    lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
     check_version(&unit, expected_version)?;
     let mut trimmed = 0;
     if let Some(pid) = &unit.parent_id {
         let parent = get_unit(conn, UnitId::parse(pid)?)?;
-        let (outside, parent_cov) = outside_parent(conn, &parent, &cov, leaf)?;
+        let (inside, outside) = split_by_parent(conn, &parent, &cov, leaf)?;
         if !outside.is_empty() {
             if !clip {
                 return Err(outside_error(&unit, &parent, &outside, leaf));
             }
             trimmed = outside.leaf_cell_count(leaf);
-            let set = CoverageSet::from(&parent_cov.unwrap_or_default());
-            cov = cov.intersection(&set);
+            cov = inside;
             // The given polygon no longer describes the cells; exporting it would not import
             // back. The dissolved outline of the kept cells stands in for it.
             boundary = None;
@@ -694,9 +697,22 @@ fn write_coverage(conn: &mut AnyConnection, r: &CoverageRecord) -> Result<(), St
 /// Increments the coverage generation: every instance rebuilds its locate index when it sees a
 /// new one.
 fn bump_generation(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    let current = coverage_generation(conn)?;
-    diesel::update(meta::table.find("coverage_generation"))
-        .set(meta::value.eq((current + 1).to_string()))
+    // One atomic statement: two writers can never store the same generation.
+    diesel::sql_query(
+        "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) \
+         WHERE key = 'coverage_generation'",
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Serialises writers of the grid: every write transaction starts here, before it reads what
+/// it will check. On PostgreSQL this takes a row lock that a concurrent writer waits for (so
+/// two siblings cannot both pass the overlap check against the old state); on SQLite, writing
+/// first takes the write lock at once, so the busy timeout applies instead of a lock-upgrade
+/// failure. Grid edits are rare administrative acts, so one lock for all is cheap.
+fn lock_grid(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    diesel::sql_query("UPDATE meta SET value = value WHERE key = 'coverage_generation'")
         .execute(conn)?;
     Ok(())
 }
@@ -712,6 +728,17 @@ pub fn coverage_generation(conn: &mut AnyConnection) -> Result<i64, StoreError> 
         .first(conn)
         .optional()?;
     Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+/// The distinct resolutions coverage is stored at (one, normally: the configured leaf).
+///
+/// # Errors
+/// Database errors.
+pub fn stored_resolutions(conn: &mut AnyConnection) -> Result<Vec<i32>, StoreError> {
+    Ok(unit_coverage::table
+        .select(unit_coverage::resolution)
+        .distinct()
+        .load(conn)?)
 }
 
 /// Every stored coverage with its unit's level, for building the locate index.
@@ -743,6 +770,25 @@ pub struct ImportItem {
     pub boundary: Option<String>,
 }
 
+/// An import as parsed: the items that parsed, the problems of those that did not, and every
+/// code the file names (so a parent that failed to parse is not reported missing as well).
+#[derive(Debug, Clone, Default)]
+pub struct ImportBatch {
+    pub items: Vec<ImportItem>,
+    pub problems: Vec<ImportProblem>,
+    pub codes_in_file: std::collections::HashSet<String>,
+}
+
+impl From<Vec<ImportItem>> for ImportBatch {
+    fn from(items: Vec<ImportItem>) -> Self {
+        Self {
+            codes_in_file: items.iter().map(|i| i.code.to_string()).collect(),
+            items,
+            problems: Vec::new(),
+        }
+    }
+}
+
 /// What an import created.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ImportReport {
@@ -751,20 +797,26 @@ pub struct ImportReport {
     pub trimmed_leaf_cells: u64,
 }
 
-/// Imports units in one go: all or nothing. Relational problems (taken codes, missing or
-/// wrong-level parents) are found for every item before anything is written; spatial ones as
-/// each unit is placed. Callers run this inside a transaction and roll back on error.
+/// Imports units in one go: all or nothing. The batch's parse problems and the relational ones
+/// (taken codes, missing or wrong-level parents) are reported together, for every item, before
+/// anything is written; spatial ones as each unit is placed. Callers run this inside a
+/// transaction and roll back on error.
 ///
 /// # Errors
 /// `ImportRejected` listing every problem found.
 pub fn import_units(
     conn: &mut AnyConnection,
-    mut items: Vec<ImportItem>,
+    batch: ImportBatch,
     clip: bool,
     leaf: Resolution,
     mut progress: impl FnMut(usize),
 ) -> Result<ImportReport, StoreError> {
-    let mut problems = Vec::new();
+    lock_grid(conn)?;
+    let ImportBatch {
+        mut items,
+        mut problems,
+        codes_in_file,
+    } = batch;
     let problem = |i: &ImportItem, p: String| ImportProblem {
         index: i.index,
         code: Some(i.code.to_string()),
@@ -792,6 +844,8 @@ pub fn import_units(
             None => None,
             Some(pc) => match in_file.get(pc.as_str()) {
                 Some(l) => Some(*l),
+                // The parent is in the file but did not parse: its own problem says why.
+                None if codes_in_file.contains(pc.as_str()) => continue,
                 None => match find_by_code(conn, pc.as_str())? {
                     Some(p) => Some(p.level()?),
                     None => {
@@ -809,6 +863,7 @@ pub fn import_units(
         }
     }
     if !problems.is_empty() {
+        problems.sort_by_key(|p| p.index);
         return Err(StoreError::ImportRejected(problems));
     }
     let mut report = ImportReport::default();

@@ -195,3 +195,19 @@ mod base64_like {
         assert_eq!(encode_url("{\"a\":1}"), "eyJhIjoxfQ");
     }
 }
+
+/// A token that was accepted (and so remembered as verified) is refused once it expires.
+#[actix_web::test]
+async fn a_token_used_before_is_refused_after_it_expires() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        access_token_ttl_s: 1,
+        ..Default::default()
+    })
+    .await;
+    let token = app.login_token(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(app.get_as(&token, "/api/v1/units").await.status, 200);
+    // Past expiry plus the 5 s leeway the decoder allows for clock skew.
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(6_500)).await;
+    let r = app.get_as(&token, "/api/v1/units").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+}

@@ -10,6 +10,9 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
     let before = app.unit_count().await;
     let token = app.admin_token.clone();
     let cov_path = format!("/api/v1/units/{}/coverage", id(&g.community));
+    let unit_path = format!("/api/v1/units/{}", id(&g.community));
+    let cov_before = app.get(&cov_path).await.json();
+    let unit_before = app.get(&unit_path).await.json();
     // (what, path, content type, body, status, problem code)
     type Case<'a> = (&'a str, String, &'a str, Vec<u8>, u16, &'a str);
     let cases: Vec<Case> = vec![
@@ -49,10 +52,15 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
         );
     }
     assert_eq!(app.unit_count().await, before);
-    let cov = app.get(&cov_path).await.json();
-    assert!(
-        cov["leaf_cell_count"].as_i64().unwrap() > 0,
-        "the community keeps its coverage"
+    assert_eq!(
+        app.get(&cov_path).await.json(),
+        cov_before,
+        "coverage unchanged"
+    );
+    assert_eq!(
+        app.get(&unit_path).await.json(),
+        unit_before,
+        "unit and its version unchanged"
     );
 }
 

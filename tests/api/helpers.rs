@@ -46,6 +46,7 @@ impl Default for Options {
 /// A database for one test, dropped with it.
 pub struct TestDb {
     pub url: String,
+    pub namespace: String,
     _dir: Option<tempfile::TempDir>,
     pg_admin: Option<(String, String)>,
 }
@@ -67,6 +68,7 @@ impl TestDb {
                     .rsplit_once('/')
                     .map_or(admin_url.as_str(), |(b, _)| b);
                 Self {
+                    namespace: name.clone(),
                     url: format!("{base}/{name}"),
                     _dir: None,
                     pg_admin: Some((admin_url.clone(), name)),
@@ -77,6 +79,7 @@ impl TestDb {
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 Self {
                     url,
+                    namespace: format!("wangge_test_{}", uuid::Uuid::now_v7().simple()),
                     _dir: Some(dir),
                     pg_admin: None,
                 }
@@ -114,6 +117,8 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         redis_url: std::env::var("TEST_REDIS_URL")
             .ok()
             .filter(|s| !s.is_empty()),
+        // Instances of one test share a namespace; parallel tests never hear each other.
+        redis_namespace: db.namespace.clone(),
         jwt_secret: Some(Secret::new(JWT_SECRET.into())),
         data_dir: data_dir.to_path_buf(),
         leaf: opts.leaf,

@@ -77,8 +77,9 @@ async fn a_bad_import_reports_every_error_and_writes_nothing() {
         .iter()
         .map(|e| e["index"].as_u64().unwrap())
         .collect();
-    // Parse errors come first (features 3, 4, 5) and stop before relational checks.
-    assert_eq!(indexes, [3, 4, 5].into_iter().collect(), "{errors:?}");
+    // Parse problems (3 bad code, 4 no name, 5 self-intersecting) and relational ones (1 a
+    // taken code, 2 a missing parent) are all reported at once.
+    assert_eq!(indexes, [1, 2, 3, 4, 5].into_iter().collect(), "{errors:?}");
 
     let fc = json!({"type": "FeatureCollection", "features": [
         feature("440904003", "好街道", 2, Some("440904"), None),

@@ -96,9 +96,7 @@ pub async fn get(
                 r.boundary = None;
             }
             let parent_code = match &unit.parent_id {
-                Some(p) => grid::get_unit(conn, wangge_domain::UnitId::parse(p)?)
-                    .ok()
-                    .map(|p| p.code),
+                Some(p) => Some(grid::get_unit(conn, wangge_domain::UnitId::parse(p)?)?.code),
                 None => None,
             };
             let feature = grid_io::unit_feature(&unit, parent_code.as_deref(), rec.as_ref())?;
@@ -199,7 +197,7 @@ pub async fn import(
     let clip = query.clip_to_parent.unwrap_or(false);
     let leaf = state.settings.leaf;
     let doc = body.into_inner();
-    let items = web::block(move || grid_io::parse_feature_collection(&doc, leaf))
+    let items = web::block(move || grid_io::parse_feature_collection(&doc, leaf, |_| {}))
         .await?
         .map_err(|p| ApiError::from(StoreError::ImportRejected(p)))?;
     let report = state

@@ -30,7 +30,7 @@ pub struct UnitBody {
 impl From<UnitRecord> for UnitBody {
     fn from(u: UnitRecord) -> Self {
         Self {
-            level_name: Level::from_number(i64::from(u.level)).map_or("unknown", |l| l.name()),
+            level_name: crate::locate::level_name(u.level),
             id: u.id,
             code: u.code,
             name: u.name,
@@ -54,6 +54,15 @@ pub fn page(mut rows: Vec<UnitRecord>, limit: u32) -> serde_json::Value {
     };
     let items: Vec<UnitBody> = rows.into_iter().map(UnitBody::from).collect();
     json!({ "items": items, "next_cursor": next })
+}
+
+/// A `parent_id` from a body: a malformed one is a validation failure of that field.
+fn parse_parent(p: Option<&str>) -> Result<Option<UnitId>, wangge_domain::ValidationError> {
+    p.map(|p| {
+        UnitId::parse(p)
+            .map_err(|_| wangge_domain::ValidationError::new("parent_id", "is not a UUID"))
+    })
+    .transpose()
 }
 
 pub fn parse_id(s: &str) -> Result<UnitId, ApiError> {
@@ -186,14 +195,7 @@ pub async fn create(
         code: UnitCode::parse(&b.code)?,
         name: UnitName::parse(&b.name)?,
         level: Level::from_number(b.level)?,
-        parent_id: b
-            .parent_id
-            .as_deref()
-            .map(|p| {
-                UnitId::parse(p)
-                    .map_err(|_| wangge_domain::ValidationError::new("parent_id", "is not a UUID"))
-            })
-            .transpose()?,
+        parent_id: parse_parent(b.parent_id.as_deref())?,
     };
     let unit = state
         .db(move |conn| {
@@ -266,14 +268,7 @@ pub async fn patch(
     let patch = UnitPatch {
         code: b.code.as_deref().map(UnitCode::parse).transpose()?,
         name: b.name.as_deref().map(UnitName::parse).transpose()?,
-        parent_id: b
-            .parent_id
-            .as_deref()
-            .map(|p| {
-                UnitId::parse(p)
-                    .map_err(|_| wangge_domain::ValidationError::new("parent_id", "is not a UUID"))
-            })
-            .transpose()?,
+        parent_id: parse_parent(b.parent_id.as_deref())?,
     };
     let leaf = state.settings.leaf;
     let unit = state
