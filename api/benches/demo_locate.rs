@@ -31,12 +31,20 @@ fn points_inside(index: &LocateIndex) -> Vec<LatLng> {
 fn bench(c: &mut Criterion) {
     let started = Instant::now();
     let items = wangge_api::demo::build(LEAF).unwrap();
-    eprintln!("demo built: {} units in {:.2?}", items.len(), started.elapsed());
+    eprintln!(
+        "demo built: {} units in {:.2?}",
+        items.len(),
+        started.elapsed()
+    );
     let started = Instant::now();
     let mut builder = LocateIndex::builder(LEAF);
     for (owner, item) in items.iter().enumerate() {
         if let Some(cov) = &item.coverage {
-            builder.add(u32::try_from(owner).unwrap(), u8::try_from(item.level.number()).unwrap(), cov);
+            builder.add(
+                u32::try_from(owner).unwrap(),
+                u8::try_from(item.level.number()).unwrap(),
+                cov,
+            );
         }
     }
     let index = builder.build();

@@ -92,3 +92,21 @@ async fn unknown_routes_are_problem_json_404() {
     );
     assert_eq!(r.code(), "not_found");
 }
+
+#[actix_web::test]
+async fn other_methods_are_problem_json_405() {
+    let app = TestApp::spawn().await;
+    for (method, path) in [
+        (reqwest::Method::POST, "/api/v1/locate"),
+        (reqwest::Method::PUT, "/api/v1/units"),
+        (reqwest::Method::GET, "/api/v1/units/import"),
+        (reqwest::Method::DELETE, "/healthz"),
+    ] {
+        let token = app.admin_token.clone();
+        let r = app
+            .send(method.clone(), path, Some(&token), None, &[])
+            .await;
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text);
+        assert_eq!(r.code(), "method_not_allowed");
+    }
+}

@@ -11,42 +11,47 @@ use crate::startup::UPLOAD_LIMIT_BYTES;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+/// A resource whose other methods answer 405 problem+json instead of an empty body.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(meta::method_not_allowed))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let upload = || {
         web::JsonConfig::default()
             .limit(UPLOAD_LIMIT_BYTES)
             .error_handler(extract::json)
     };
-    cfg.route("/healthz", web::get().to(meta::healthz))
-        .route("/readyz", web::get().to(meta::readyz))
-        .route("/openapi.yaml", web::get().to(meta::openapi))
-        .route("/metrics", web::get().to(meta::metrics))
+    cfg.service(resource("/healthz").route(web::get().to(meta::healthz)))
+        .service(resource("/readyz").route(web::get().to(meta::readyz)))
+        .service(resource("/openapi.yaml").route(web::get().to(meta::openapi)))
+        .service(resource("/metrics").route(web::get().to(meta::metrics)))
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(crate::ratelimit::limit))
-                .route("/auth/login", web::post().to(auth::login))
-                .route("/locate", web::get().to(coverage::locate))
+                .service(resource("/auth/login").route(web::post().to(auth::login)))
+                .service(resource("/locate").route(web::get().to(coverage::locate)))
                 .service(
-                    web::resource("/units")
+                    resource("/units")
                         .route(web::get().to(units::list))
                         .route(web::post().to(units::create)),
                 )
                 .service(
-                    web::resource("/units/import")
+                    resource("/units/import")
                         .app_data(upload())
                         .route(web::post().to(coverage::import)),
                 )
-                .route("/units/export", web::get().to(coverage::export))
+                .service(resource("/units/export").route(web::get().to(coverage::export)))
                 .service(
-                    web::resource("/units/{id}")
+                    resource("/units/{id}")
                         .route(web::get().to(units::get))
                         .route(web::patch().to(units::patch))
                         .route(web::delete().to(units::delete)),
                 )
-                .route("/units/{id}/children", web::get().to(units::children))
-                .route("/units/{id}/ancestors", web::get().to(units::ancestors))
+                .service(resource("/units/{id}/children").route(web::get().to(units::children)))
+                .service(resource("/units/{id}/ancestors").route(web::get().to(units::ancestors)))
                 .service(
-                    web::resource("/units/{id}/coverage")
+                    resource("/units/{id}/coverage")
                         .app_data(upload())
                         .route(web::get().to(coverage::get))
                         .route(web::put().to(coverage::put)),
