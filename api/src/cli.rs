@@ -181,12 +181,14 @@ fn create_user(username: &str, roles: &[String]) -> Result<(), CliError> {
                 .map_err(|e: wangge_domain::ValidationError| CliError::Usage(e.to_string()))
         })
         .collect::<Result<_, _>>()?;
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        eprint!("password for {username}: ");
-        std::io::stderr().flush()?;
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    let line = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        // At a terminal, ask without echoing what is typed.
+        rpassword::prompt_password(format!("password for {username}: "))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    };
     let password = line.trim_end_matches(['\r', '\n']);
     let password = Password::parse(password).map_err(|e| CliError::Usage(e.to_string()))?;
     let hash =
