@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::startup::{self, Application, StartupError};
 use crate::{auth, demo, grid_io, telemetry};
 use clap::{Parser, Subcommand};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use wangge_domain::{Password, Role, Username};
 use wangge_persistence::{StoreError, grid, users};
@@ -96,11 +96,14 @@ pub enum CliError {
 /// Runs the command line; returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    telemetry::init();
-    match dispatch(cli.command.unwrap_or(Command::Serve)) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    match command {
+        Command::Serve => telemetry::init(),
+        _ => telemetry::init_with(true, "warn"),
+    }
+    match dispatch(command) {
         Ok(()) => 0,
         Err(e) => {
-            tracing::error!(error.cause = %e, "wangge failed");
             eprintln!("error: {e}");
             if let CliError::Store(StoreError::ImportRejected(problems)) = &e {
                 for p in problems {
@@ -202,8 +205,8 @@ fn create_user(username: &str, roles: &[String]) -> Result<(), CliError> {
 
 fn import(file: &std::path::Path, clip: bool) -> Result<(), CliError> {
     let s = settings()?;
-    let mut text = String::new();
-    std::fs::File::open(file)?.read_to_string(&mut text)?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
     let doc: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
     let features = doc

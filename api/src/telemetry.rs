@@ -14,14 +14,25 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber: JSON lines on stdout, level from `RUST_LOG` (default info).
 /// A second call (tests spawn many apps) is a no-op.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    init_with(false, "info");
+}
+
+/// The server logs to stdout at `info`; the other commands log to stderr at `warn`, so their
+/// stdout (an export, say) stays clean and their terminal shows the progress bar.
+pub fn init_with(to_stderr: bool, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
-        .with_env_filter(filter)
-        .try_init();
+        .with_env_filter(filter);
+    let _ = if to_stderr {
+        builder.with_writer(std::io::stderr).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
