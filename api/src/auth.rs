@@ -73,6 +73,15 @@ pub struct Claims {
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
+    /// The session (refresh-token family) the token belongs to; logout revokes it.
+    pub sid: String,
+}
+
+/// A verified access token: who calls, in which session.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub caller: Caller,
+    pub session_id: String,
 }
 
 /// Signs and checks access tokens (HS256 only: `alg: none` and other algorithms are refused).
@@ -83,7 +92,7 @@ pub struct TokenKeys {
     pub ttl_s: u64,
     /// Tokens already verified, with their expiry: a phone sends the same token for 15
     /// minutes, and decoding plus the HMAC is most of the cost of a locate request.
-    verified: RwLock<HashMap<Box<str>, (Caller, u64)>>,
+    verified: RwLock<HashMap<Box<str>, (Verified, u64)>>,
 }
 
 /// Above this many cached tokens the cache starts over (about the number of workers online).
@@ -107,7 +116,13 @@ impl TokenKeys {
 
     /// # Errors
     /// When signing fails.
-    pub fn issue(&self, user_id: &str, roles: Vec<Role>, now_s: u64) -> Result<String, ApiError> {
+    pub fn issue(
+        &self,
+        user_id: &str,
+        roles: Vec<Role>,
+        session_id: &str,
+        now_s: u64,
+    ) -> Result<String, ApiError> {
         let claims = Claims {
             sub: user_id.to_owned(),
             roles,
@@ -115,6 +130,7 @@ impl TokenKeys {
             iat: now_s,
             exp: now_s.saturating_add(self.ttl_s),
             jti: uuid::Uuid::now_v7().to_string(),
+            sid: session_id.to_owned(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(&e))
@@ -122,7 +138,7 @@ impl TokenKeys {
 
     /// # Errors
     /// 401 for a token that is expired, tampered with, of another algorithm or malformed.
-    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    pub fn verify(&self, token: &str) -> Result<Verified, ApiError> {
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -132,9 +148,9 @@ impl TokenKeys {
             .unwrap_or_else(PoisonError::into_inner)
             .get(token)
             .filter(|(_, exp)| now_s < *exp)
-            .map(|(caller, _)| caller.clone());
-        if let Some(caller) = cached {
-            return Ok(caller);
+            .map(|(verified, _)| verified.clone());
+        if let Some(verified) = cached {
+            return Ok(verified);
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
@@ -148,9 +164,12 @@ impl TokenKeys {
             })?;
         let user_id = uuid::Uuid::try_parse(&data.claims.sub)
             .map_err(|_| ApiError::unauthorized("the access token is invalid"))?;
-        let caller = Caller {
-            user_id,
-            roles: data.claims.roles,
+        let verified = Verified {
+            caller: Caller {
+                user_id,
+                roles: data.claims.roles,
+            },
+            session_id: data.claims.sid,
         };
         let mut cache = self
             .verified
@@ -159,19 +178,22 @@ impl TokenKeys {
         if cache.len() >= VERIFIED_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(token.into(), (caller.clone(), data.claims.exp));
-        Ok(caller)
+        cache.insert(token.into(), (verified.clone(), data.claims.exp));
+        Ok(verified)
     }
 }
 
 /// An authenticated caller. Taking it as a handler argument makes the route require a login.
-pub struct AuthUser(pub Caller);
+pub struct AuthUser {
+    pub caller: Caller,
+    pub session_id: String,
+}
 
 impl AuthUser {
     /// # Errors
     /// 403 unless the caller may manage the grid.
     pub fn require_grid_admin(&self) -> Result<(), ApiError> {
-        if self.0.may_manage_grid() {
+        if self.caller.may_manage_grid() {
             Ok(())
         } else {
             Err(ApiError::forbidden(
@@ -183,7 +205,7 @@ impl AuthUser {
     /// # Errors
     /// 403 unless the caller may read the grid.
     pub fn require_grid_reader(&self) -> Result<(), ApiError> {
-        if self.0.may_read_grid() {
+        if self.caller.may_read_grid() {
             Ok(())
         } else {
             Err(ApiError::forbidden("reading the grid needs a role"))
@@ -224,5 +246,65 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
         })?;
-    state.tokens.verify(token).map(AuthUser)
+    let v = state.tokens.verify(token)?;
+    // Checked on every request, cached token or not: logout takes effect at once.
+    if state.revoked.contains(&v.session_id) {
+        return Err(ApiError::unauthorized(
+            "the session has ended; log in again",
+        ));
+    }
+    Ok(AuthUser {
+        caller: v.caller,
+        session_id: v.session_id,
+    })
+}
+
+/// SHA-256 of a refresh token, hex: only this is stored, so a database leak yields no usable
+/// tokens.
+#[must_use]
+pub fn token_hash(token: &str) -> String {
+    use std::fmt::Write as _;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    d.as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Sessions revoked recently, kept in memory so the check costs no I/O. An entry can be
+/// forgotten once every access token of that session has expired.
+#[derive(Default)]
+pub struct Revoked {
+    sessions: RwLock<HashMap<String, u64>>,
+}
+
+impl Revoked {
+    #[must_use]
+    pub fn contains(&self, session_id: &str) -> bool {
+        self.sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(session_id)
+    }
+
+    /// Remembers a revoked session until `forget_after_s` (Unix seconds), dropping entries
+    /// that are past theirs.
+    pub fn insert(&self, session_id: &str, now_s: u64, forget_after_s: u64) {
+        let mut map = self
+            .sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, until| *until > now_s);
+        map.insert(session_id.to_owned(), forget_after_s);
+    }
+}
+
+/// Unix seconds now.
+#[must_use]
+pub fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

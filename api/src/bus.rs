@@ -13,6 +13,63 @@ fn coverage_channel(state: &AppState) -> String {
     format!("{}:coverage", state.settings.redis_namespace)
 }
 
+/// The channel revoked sessions are announced on.
+fn revoked_channel(state: &AppState) -> String {
+    format!("{}:revoked", state.settings.redis_namespace)
+}
+
+/// How long a revoked session must be remembered: until its last access token expires.
+fn remember_until_s(state: &AppState, now_s: u64) -> u64 {
+    now_s.saturating_add(state.settings.access_token_ttl_s + 60)
+}
+
+/// Refuses a session's access tokens on this instance at once and tells the others; they also
+/// read revocations from the database at every poll, in case a message is lost.
+pub async fn announce_revoked(state: &web::Data<AppState>, session_id: &str) {
+    let now_s = crate::auth::now_s();
+    state
+        .revoked
+        .insert(session_id, now_s, remember_until_s(state, now_s));
+    if let Some(redis) = &state.redis {
+        let mut conn = redis.clone();
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(revoked_channel(state))
+            .arg(session_id)
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error.cause = %e, "could not publish a revoked session to Redis");
+        }
+    }
+}
+
+/// Loads the sessions revoked within an access token's lifetime from the database.
+pub async fn refresh_revocations(state: &web::Data<AppState>) {
+    let st = state.clone();
+    let now_s = crate::auth::now_s();
+    let since = chrono::DateTime::from_timestamp(
+        i64::try_from(now_s.saturating_sub(state.settings.access_token_ttl_s + 60)).unwrap_or(0),
+        0,
+    )
+    .unwrap_or_default()
+    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let loaded = web::block(move || {
+        let mut conn = st.pool.get()?;
+        wangge_persistence::sessions::revoked_since(&mut conn, &since)
+    })
+    .await;
+    match loaded {
+        Ok(Ok(ids)) => {
+            let until = remember_until_s(state, now_s);
+            for id in ids {
+                state.revoked.insert(&id, now_s, until);
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error.cause = %e, "loading revoked sessions failed"),
+        Err(e) => tracing::warn!(error.cause = %e, "loading revoked sessions failed"),
+    }
+}
+
 /// Refreshes the locate index from the database on the blocking pool.
 pub async fn refresh_locator(state: &web::Data<AppState>) {
     let st = state.clone();
@@ -58,6 +115,7 @@ pub async fn watch(state: web::Data<AppState>, redis_url: Option<String>, poll: 
     loop {
         tick.tick().await;
         refresh_locator(&state).await;
+        refresh_revocations(&state).await;
     }
 }
 
@@ -74,10 +132,19 @@ async fn subscribe_loop(state: web::Data<AppState>, url: String) {
 async fn subscribe_once(state: &web::Data<AppState>, url: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(coverage_channel(state)).await?;
+    let coverage = coverage_channel(state);
+    pubsub.subscribe(&coverage).await?;
+    pubsub.subscribe(revoked_channel(state)).await?;
     let mut messages = pubsub.on_message();
-    while let Some(_msg) = messages.next().await {
-        refresh_locator(state).await;
+    while let Some(msg) = messages.next().await {
+        if msg.get_channel_name() == coverage {
+            refresh_locator(state).await;
+        } else if let Ok(session_id) = msg.get_payload::<String>() {
+            let now_s = crate::auth::now_s();
+            state
+                .revoked
+                .insert(&session_id, now_s, remember_until_s(state, now_s));
+        }
     }
     Ok(())
 }

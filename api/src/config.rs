@@ -66,6 +66,8 @@ pub struct Settings {
     pub pool_size: u32,
     /// `WANGGE_ACCESS_TOKEN_TTL_S`, default 900 (15 minutes).
     pub access_token_ttl_s: u64,
+    /// `WANGGE_REFRESH_TOKEN_TTL_S`, default 1,209,600 (14 days).
+    pub refresh_token_ttl_s: u64,
     /// `WANGGE_RATE_LIMIT_PER_MIN`: requests per minute per client address on /api/v1,
     /// default 6000; 0 turns the limit off.
     pub rate_limit_per_min: u32,
@@ -120,6 +122,7 @@ impl Settings {
             seed_demo: parse_var("WANGGE_SEED_DEMO", embedded)?,
             pool_size: parse_var("WANGGE_DB_POOL_SIZE", 8)?,
             access_token_ttl_s: parse_var("WANGGE_ACCESS_TOKEN_TTL_S", 900)?,
+            refresh_token_ttl_s: parse_var("WANGGE_REFRESH_TOKEN_TTL_S", 1_209_600)?,
             rate_limit_per_min: parse_var("WANGGE_RATE_LIMIT_PER_MIN", 6000)?,
             locate_poll_s: parse_var("WANGGE_LOCATE_POLL_S", 5)?,
         })

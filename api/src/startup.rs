@@ -30,6 +30,7 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     pub metrics: web::Data<Metrics>,
     pub limiter: crate::ratelimit::Limiter,
+    pub revoked: auth::Revoked,
 }
 
 /// Request-side helpers on the shared state (a trait, because they need the `Data` handle to
@@ -208,12 +209,14 @@ impl Application {
             tokens: TokenKeys::new(secret.expose().as_bytes(), settings.access_token_ttl_s),
             locator: Arc::new(Locator::new(settings.leaf)),
             limiter: crate::ratelimit::Limiter::new(settings.rate_limit_per_min),
+            revoked: auth::Revoked::default(),
             pool,
             redis,
             metrics: metrics.clone(),
             settings: settings.clone(),
         });
         bus::refresh_locator(&state).await;
+        bus::refresh_revocations(&state).await;
         tracing::info!(
             locate.units = state.locator.snapshot().units.len(),
             locate.entries = state.locator.snapshot().index.len(),

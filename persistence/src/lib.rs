@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod grid;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 pub use db::{AnyConnection, BackendKind, Pool, PooledConn};

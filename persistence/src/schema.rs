@@ -48,4 +48,32 @@ diesel::table! {
 }
 
 diesel::joinable!(unit_coverage -> units (unit_id));
-diesel::allow_tables_to_appear_in_same_query!(units, unit_coverage, users, meta);
+diesel::allow_tables_to_appear_in_same_query!(
+    units,
+    unit_coverage,
+    users,
+    meta,
+    refresh_tokens,
+    revoked_sessions
+);
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        family_id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Text,
+        expires_at -> Text,
+        used_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revoked_sessions (family_id) {
+        family_id -> Text,
+        user_id -> Text,
+        reason -> Text,
+        revoked_at -> Text,
+    }
+}

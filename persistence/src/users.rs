@@ -88,3 +88,13 @@ pub fn create_user(
         .execute(conn)?;
     find_by_username(conn, username.as_str())?.ok_or(StoreError::NotFound { entity: "user", id })
 }
+
+/// # Errors
+/// Database errors.
+pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(UserRecord::as_select())
+        .first(conn)
+        .optional()?)
+}

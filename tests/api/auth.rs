@@ -88,7 +88,7 @@ async fn expired_tampered_unsigned_and_foreign_tokens_are_refused() {
     let app = TestApp::spawn().await;
     let claims = |exp: u64| {
         json!({ "sub": "01936f3e-0000-7000-8000-000000000000", "roles": ["admin"], "iss": "wangge",
-                "iat": now_s() - 10, "exp": exp, "jti": "x" })
+                "iat": now_s() - 10, "exp": exp, "jti": "x", "sid": "s" })
     };
     let expired = forge(
         &claims(now_s() - 60),
@@ -206,8 +206,114 @@ async fn a_token_used_before_is_refused_after_it_expires() {
     .await;
     let token = app.login_token(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(app.get_as(&token, "/api/v1/units").await.status, 200);
-    // Past expiry plus the 5 s leeway the decoder allows for clock skew.
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(6_500)).await;
+    // Past expiry plus the 5 s leeway the decoder allows for clock skew, with a second to
+    // spare for whole-second timestamps.
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(7_500)).await;
     let r = app.get_as(&token, "/api/v1/units").await;
     assert_eq!(r.status, 401, "{}", r.text);
+}
+
+async fn refresh(app: &TestApp, token: &str) -> crate::helpers::Res {
+    app.send(
+        reqwest::Method::POST,
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": token })),
+        &[],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let first = app.login(ADMIN, ADMIN_PASSWORD).await.json();
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let second = refresh(&app, &r1).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    let second = second.json();
+    let (a2, r2) = (
+        second["access_token"].as_str().unwrap().to_owned(),
+        second["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(r1, r2, "rotated");
+    assert_eq!(
+        app.get_as(&a2, "/api/v1/me").await.json()["username"],
+        ADMIN
+    );
+
+    // Someone replays the first refresh token: the session ends for everyone holding it.
+    let replay = refresh(&app, &r1).await;
+    assert_eq!(replay.status, 401);
+    assert_eq!(replay.code(), "refresh_token_reused");
+    assert_eq!(refresh(&app, &r2).await.code(), "invalid_refresh_token");
+    assert_eq!(app.get_as(&a2, "/api/v1/me").await.status, 401);
+    // Other sessions of the same user are untouched.
+    assert_eq!(app.get("/api/v1/me").await.status, 200);
+    assert_eq!(
+        refresh(&app, "not-a-token").await.code(),
+        "invalid_refresh_token"
+    );
+}
+
+#[actix_web::test]
+async fn refresh_tokens_are_stored_hashed() {
+    let app = TestApp::spawn().await;
+    let token = app.login(ADMIN, ADMIN_PASSWORD).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
+    let hashed = wangge_persistence::sessions::find_refresh(
+        &mut conn,
+        &wangge_api::auth::token_hash(&token),
+    )
+    .unwrap()
+    .expect("stored under its hash");
+    assert_ne!(hashed.token_hash, token);
+    assert!(
+        wangge_persistence::sessions::find_refresh(&mut conn, &token)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[actix_web::test]
+async fn logout_ends_the_session_at_once_on_every_instance() {
+    let redis = std::env::var("TEST_REDIS_URL").is_ok_and(|s| !s.is_empty());
+    // With Redis the poll is an hour, so only the notification can explain instance b.
+    let opts = crate::helpers::Options {
+        locate_poll_s: if redis { 3600 } else { 1 },
+        ..Default::default()
+    };
+    let a = TestApp::spawn_with(opts.clone()).await;
+    let b = TestApp::spawn_on(a.db.clone(), opts).await;
+    let login = a.login(ADMIN, ADMIN_PASSWORD).await.json();
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(b.get_as(&access, "/api/v1/me").await.status, 200);
+    let out = a
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            Some(&access),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, 204, "{}", out.text);
+    assert_eq!(
+        a.get_as(&access, "/api/v1/units").await.status,
+        401,
+        "at once on this instance"
+    );
+    assert_eq!(refresh(&a, &refresh_token).await.status, 401);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.get_as(&access, "/api/v1/me").await.status != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "instance b still accepts the token (redis: {redis})"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

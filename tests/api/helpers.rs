@@ -125,6 +125,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         seed_demo: opts.seed_demo,
         pool_size: 4,
         access_token_ttl_s: opts.access_token_ttl_s,
+        refresh_token_ttl_s: 3600,
         rate_limit_per_min: opts.rate_limit_per_min,
         locate_poll_s: opts.locate_poll_s,
     }

@@ -1,19 +1,60 @@
-//! `POST /api/v1/auth/login`.
+//! Login, token refresh, logout and the caller's own account.
 
-use crate::auth::{dummy_hash, verify_password};
+use crate::auth::{AuthUser, dummy_hash, now_s, random_token, token_hash, verify_password};
+use crate::bus;
 use crate::error::ApiError;
 use crate::startup::{AppState, StateExt};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
-use std::time::{SystemTime, UNIX_EPOCH};
-use wangge_persistence::users;
+use wangge_persistence::users::UserRecord;
+use wangge_persistence::{sessions, users};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
     password: String,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("wrong username or password").with_code("invalid_credentials")
+}
+
+fn rfc3339(unix_s: u64) -> String {
+    chrono::DateTime::from_timestamp(i64::try_from(unix_s).unwrap_or(i64::MAX), 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A new access token and refresh token for `user` in session `family_id`; only the refresh
+/// token's hash is stored. One insert: no transaction needed.
+fn issue_pair(
+    state: &AppState,
+    conn: &mut wangge_persistence::AnyConnection,
+    user: &UserRecord,
+    family_id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let now = now_s();
+    let refresh = random_token(48);
+    let refresh_ttl_s = state.settings.refresh_token_ttl_s;
+    sessions::insert_refresh(
+        conn,
+        family_id,
+        &user.id,
+        &token_hash(&refresh),
+        &rfc3339(now.saturating_add(refresh_ttl_s)),
+    )?;
+    let access = state.tokens.issue(&user.id, user.roles(), family_id, now)?;
+    Ok(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": state.tokens.ttl_s,
+        "refresh_token": refresh,
+        "refresh_expires_in": refresh_ttl_s,
+        "must_change_password": user.must_change_password,
+        "user": { "id": user.id, "username": user.username, "roles": user.roles() },
+    }))
 }
 
 pub async fn login(
@@ -24,9 +65,7 @@ pub async fn login(
     // Such names cannot exist (see `Username`); refusing them here also keeps NUL bytes away
     // from PostgreSQL, which rejects them.
     if username.len() > 64 || password.len() > 1024 || username.chars().any(char::is_control) {
-        return Err(
-            ApiError::unauthorized("wrong username or password").with_code("invalid_credentials")
-        );
+        return Err(invalid_credentials());
     }
     let user = state
         .db(move |conn| Ok(users::find_by_username(conn, &username)?))
@@ -39,20 +78,106 @@ pub async fn login(
     let ok = web::block(move || verify_password(&password, &hash)).await? && found;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(auth.outcome = "failure", "login failed");
-        return Err(
-            ApiError::unauthorized("wrong username or password").with_code("invalid_credentials")
-        );
+        return Err(invalid_credentials());
     };
-    let now_s = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let token = state.tokens.issue(&user.id, user.roles(), now_s)?;
-    tracing::info!(auth.outcome = "success", user.id = %user.id, "login");
+    let st = state.clone();
+    let body = state
+        .db(move |conn| issue_pair(&st, conn, &user, &wangge_persistence::uuid_v7()))
+        .await?;
+    tracing::info!(auth.outcome = "success", user.id = %body["user"]["id"].as_str().unwrap_or(""), "login");
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+enum Refreshed {
+    Pair(serde_json::Value),
+    /// A used token came back: the whole session is revoked.
+    Reused {
+        family_id: String,
+    },
+}
+
+/// Rotates a refresh token: the old one is spent, a new pair is issued in the same session.
+/// A token presented twice means it leaked; the session ends for everyone holding it.
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    let token = body.into_inner().refresh_token;
+    let invalid = || {
+        ApiError::unauthorized("the refresh token is invalid or expired")
+            .with_code("invalid_refresh_token")
+    };
+    if token.len() > 256 {
+        return Err(invalid());
+    }
+    let hash = token_hash(&token);
+    let st = state.clone();
+    let outcome = state
+        .db(move |conn| {
+            let Some(rec) = sessions::find_refresh(conn, &hash)? else {
+                return Err(invalid());
+            };
+            if sessions::is_revoked(conn, &rec.family_id)? {
+                return Err(invalid());
+            }
+            if rec.used_at.is_some() || !sessions::mark_used(conn, &rec.id)? {
+                sessions::revoke(conn, &rec.family_id, &rec.user_id, "refresh_token_reused")?;
+                return Ok(Refreshed::Reused {
+                    family_id: rec.family_id,
+                });
+            }
+            if rec.expires_at < wangge_persistence::now_rfc3339() {
+                return Err(invalid());
+            }
+            let user = users::find_by_id(conn, &rec.user_id)?
+                .filter(|u| u.active)
+                .ok_or_else(invalid)?;
+            issue_pair(&st, conn, &user, &rec.family_id).map(Refreshed::Pair)
+        })
+        .await?;
+    match outcome {
+        Refreshed::Pair(body) => Ok(HttpResponse::Ok().json(body)),
+        Refreshed::Reused { family_id } => {
+            tracing::warn!(auth.session = %family_id, "refresh token reused: session revoked");
+            bus::announce_revoked(&state, &family_id).await;
+            Err(ApiError::unauthorized(
+                "this refresh token was already used; the session has been ended for safety",
+            )
+            .with_code("refresh_token_reused"))
+        }
+    }
+}
+
+/// Ends the caller's session at once: its access and refresh tokens stop working.
+pub async fn logout(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (sid, uid) = (user.session_id.clone(), user.caller.user_id.to_string());
+    state
+        .db(move |conn| Ok(sessions::revoke(conn, &sid, &uid, "logout")?))
+        .await?;
+    bus::announce_revoked(&state, &user.session_id).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's own account.
+pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = user.caller.user_id.to_string();
+    let rec = state
+        .db(move |conn| Ok(users::find_by_id(conn, &id)?))
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists or is inactive"))?;
     Ok(HttpResponse::Ok().json(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": state.tokens.ttl_s,
-        "must_change_password": user.must_change_password,
-        "user": { "id": user.id, "username": user.username, "roles": user.roles() },
+        "id": rec.id,
+        "username": rec.username,
+        "roles": rec.roles(),
+        "active": rec.active,
+        "must_change_password": rec.must_change_password,
+        "created_at": rec.created_at,
     })))
 }

@@ -30,6 +30,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .wrap(from_fn(crate::ratelimit::limit))
                 .service(resource("/auth/login").route(web::post().to(auth::login)))
+                .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
+                .service(resource("/auth/logout").route(web::post().to(auth::logout)))
+                .service(resource("/me").route(web::get().to(auth::me)))
                 .service(resource("/locate").route(web::get().to(coverage::locate)))
                 .service(
                     resource("/units")

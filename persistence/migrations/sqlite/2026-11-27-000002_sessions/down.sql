@@ -1,0 +1,2 @@
+DROP TABLE revoked_sessions;
+DROP TABLE refresh_tokens;
