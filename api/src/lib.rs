@@ -13,3 +13,4 @@ pub mod ratelimit;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;

@@ -31,6 +31,7 @@ pub struct AppState {
     pub metrics: web::Data<Metrics>,
     pub limiter: crate::ratelimit::Limiter,
     pub revoked: auth::Revoked,
+    pub login_throttle: crate::throttle::LoginThrottle,
 }
 
 /// Request-side helpers on the shared state (a trait, because they need the `Data` handle to
@@ -210,6 +211,10 @@ impl Application {
             locator: Arc::new(Locator::new(settings.leaf)),
             limiter: crate::ratelimit::Limiter::new(settings.rate_limit_per_min),
             revoked: auth::Revoked::default(),
+            login_throttle: crate::throttle::LoginThrottle::new(
+                redis.clone(),
+                &settings.redis_namespace,
+            ),
             pool,
             redis,
             metrics: metrics.clone(),

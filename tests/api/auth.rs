@@ -317,3 +317,59 @@ async fn logout_ends_the_session_at_once_on_every_instance() {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+async fn fail_login(app: &TestApp, username: &str) -> u16 {
+    app.login(username, "Wrong-Password-1").await.status
+}
+
+#[actix_web::test]
+async fn five_failures_throttle_the_username_even_for_the_right_password() {
+    let app = TestApp::spawn().await;
+    for _ in 0..5 {
+        assert_eq!(fail_login(&app, ADMIN).await, 401);
+    }
+    let r = app.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.code(), "login_throttled");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    // Another account from the same address still logs in.
+    assert_eq!(
+        app.login(WORKER, crate::helpers::WORKER_PASSWORD)
+            .await
+            .status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn twenty_failures_throttle_the_address() {
+    let app = TestApp::spawn().await;
+    for k in 0..20 {
+        assert_eq!(fail_login(&app, &format!("nobody{k}")).await, 401);
+    }
+    let r = app.login(WORKER, crate::helpers::WORKER_PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.code(), "login_throttled");
+}
+
+/// With Redis the count is shared: failures on two instances add up. Without it each
+/// instance counts its own (documented), so the second instance still lets the user in.
+#[actix_web::test]
+async fn login_throttling_across_instances() {
+    let redis = std::env::var("TEST_REDIS_URL").is_ok_and(|s| !s.is_empty());
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(a.db.clone(), crate::helpers::Options::default()).await;
+    for _ in 0..3 {
+        assert_eq!(fail_login(&a, ADMIN).await, 401);
+    }
+    for _ in 0..2 {
+        assert_eq!(fail_login(&b, ADMIN).await, 401);
+    }
+    let expected = if redis { 429 } else { 200 };
+    assert_eq!(
+        a.login(ADMIN, ADMIN_PASSWORD).await.status,
+        expected,
+        "redis: {redis}"
+    );
+}

@@ -4,7 +4,8 @@ use crate::auth::{AuthUser, dummy_hash, now_s, random_token, token_hash, verify_
 use crate::bus;
 use crate::error::ApiError;
 use crate::startup::{AppState, StateExt};
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use wangge_persistence::users::UserRecord;
@@ -59,6 +60,7 @@ fn issue_pair(
 
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { username, password } = body.into_inner();
@@ -67,6 +69,26 @@ pub async fn login(
     if username.len() > 64 || password.len() > 1024 || username.chars().any(char::is_control) {
         return Err(invalid_credentials());
     }
+    let address = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let throttle = &state.login_throttle;
+    // Redis trouble must not lock everyone out: the login goes ahead, and it is logged.
+    match throttle.blocked(&username, &address, now_s()).await {
+        Ok(Some(wait_s)) => {
+            tracing::warn!(auth.outcome = "throttled", "login throttled");
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_throttled",
+                "too many failed logins for this account or from this address; retry after the time in Retry-After",
+            );
+            e.retry_after_s = Some(wait_s);
+            return Err(e);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error.cause = %e, "login throttle unavailable"),
+    }
+    let name = username.clone();
     let user = state
         .db(move |conn| Ok(users::find_by_username(conn, &username)?))
         .await?;
@@ -78,8 +100,14 @@ pub async fn login(
     let ok = web::block(move || verify_password(&password, &hash)).await? && found;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(auth.outcome = "failure", "login failed");
+        if let Err(e) = throttle.failed(&name, &address, now_s()).await {
+            tracing::warn!(error.cause = %e, "login throttle unavailable");
+        }
         return Err(invalid_credentials());
     };
+    if let Err(e) = throttle.succeeded(&name, &address).await {
+        tracing::warn!(error.cause = %e, "login throttle unavailable");
+    }
     let st = state.clone();
     let body = state
         .db(move |conn| issue_pair(&st, conn, &user, &wangge_persistence::uuid_v7()))
