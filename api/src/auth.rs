@@ -75,6 +75,9 @@ pub struct Claims {
     pub jti: String,
     /// The session (refresh-token family) the token belongs to; logout revokes it.
     pub sid: String,
+    /// The user must set a new password first: the token opens nothing else.
+    #[serde(default)]
+    pub pwd: bool,
 }
 
 /// A verified access token: who calls, in which session.
@@ -82,6 +85,7 @@ pub struct Claims {
 pub struct Verified {
     pub caller: Caller,
     pub session_id: String,
+    pub must_change_password: bool,
 }
 
 /// Signs and checks access tokens (HS256 only: `alg: none` and other algorithms are refused).
@@ -121,6 +125,7 @@ impl TokenKeys {
         user_id: &str,
         roles: Vec<Role>,
         session_id: &str,
+        must_change_password: bool,
         now_s: u64,
     ) -> Result<String, ApiError> {
         let claims = Claims {
@@ -131,6 +136,7 @@ impl TokenKeys {
             exp: now_s.saturating_add(self.ttl_s),
             jti: uuid::Uuid::now_v7().to_string(),
             sid: session_id.to_owned(),
+            pwd: must_change_password,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(&e))
@@ -170,6 +176,7 @@ impl TokenKeys {
                 roles: data.claims.roles,
             },
             session_id: data.claims.sid,
+            must_change_password: data.claims.pwd,
         };
         let mut cache = self
             .verified
@@ -222,6 +229,9 @@ impl FromRequest for AuthUser {
     }
 }
 
+/// What a token that must change its password may still call.
+const PASSWORD_CHANGE_PATHS: [&str; 2] = ["/api/v1/me/password", "/api/v1/auth/logout"];
+
 fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
@@ -252,6 +262,13 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         return Err(ApiError::unauthorized(
             "the session has ended; log in again",
         ));
+    }
+    // A one-time password opens only the door to replacing it (and to leaving).
+    if v.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&req.path()) {
+        return Err(
+            ApiError::forbidden("set a new password first: POST /api/v1/me/password")
+                .with_code("password_change_required"),
+        );
     }
     Ok(AuthUser {
         caller: v.caller,

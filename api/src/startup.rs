@@ -161,7 +161,8 @@ fn bootstrap(settings: &Settings, pool: &Pool) -> Result<(), StartupError> {
         let hash =
             auth::hash_password(&password).map_err(|e| StartupError::Other(e.to_string()))?;
         let name = Username::parse("admin").map_err(|e| StartupError::Other(e.to_string()))?;
-        users::create_user(&mut conn, &name, &hash, &[Role::Admin], false)
+        // A one-time password: the first login must replace it.
+        users::create_user(&mut conn, &name, &hash, &[Role::Admin], true)
             .map_err(|e| StartupError::Seed(e.to_string()))?;
         // Shown once, as self-hosted tools do, so a newcomer can log in at once.
         tracing::warn!(

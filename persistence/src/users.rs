@@ -98,3 +98,29 @@ pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRecor
         .first(conn)
         .optional()?)
 }
+
+/// Replaces a user's password hash and clears `must_change_password`.
+///
+/// # Errors
+/// `NotFound` for an unknown user.
+pub fn set_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    password_hash: &str,
+) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::must_change_password.eq(false),
+            users::updated_at.eq(now_rfc3339()),
+            users::version.eq(users::version + 1),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound {
+            entity: "user",
+            id: id.to_owned(),
+        });
+    }
+    Ok(())
+}

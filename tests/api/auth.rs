@@ -373,3 +373,61 @@ async fn login_throttling_across_instances() {
         "redis: {redis}"
     );
 }
+
+/// The demo administrator's printed password is one-time: it opens only the password change.
+#[actix_web::test]
+async fn a_one_time_password_must_be_replaced_before_anything_else() {
+    let app = TestApp::spawn().await;
+    let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
+    let hash = wangge_api::auth::hash_password("One-Time-Pass-1").unwrap();
+    wangge_persistence::users::create_user(
+        &mut conn,
+        &wangge_domain::Username::parse("newcomer").unwrap(),
+        &hash,
+        &[wangge_domain::Role::Admin],
+        true,
+    )
+    .unwrap();
+    let login = app.login("newcomer", "One-Time-Pass-1").await.json();
+    assert_eq!(login["must_change_password"], true);
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    for path in [
+        "/api/v1/units",
+        "/api/v1/me",
+        "/api/v1/locate?lat=21.6&lng=111.05",
+    ] {
+        let r = app.get_as(&token, path).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+        assert_eq!(r.code(), "password_change_required");
+    }
+    let change =
+        |current: &str, new: &str| json!({ "current_password": current, "new_password": new });
+    let post = |body| {
+        app.send(
+            reqwest::Method::POST,
+            "/api/v1/me/password",
+            Some(&token),
+            Some(body),
+            &[],
+        )
+    };
+    let weak = post(change("One-Time-Pass-1", "short")).await;
+    assert_eq!((weak.status, weak.code().as_str()), (422, "weak_password"));
+    let same = post(change("One-Time-Pass-1", "One-Time-Pass-1")).await;
+    assert_eq!((same.status, same.code().as_str()), (422, "weak_password"));
+    let wrong = post(change("Not-It-At-All-1", "Brand-New-Pass-2")).await;
+    assert_eq!(wrong.status, 422);
+    assert_eq!(wrong.json()["field"], "current_password");
+
+    let ok = post(change("One-Time-Pass-1", "Brand-New-Pass-2")).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let fresh = ok.json();
+    assert_eq!(fresh["must_change_password"], false);
+    let new_token = fresh["access_token"].as_str().unwrap();
+    assert_eq!(app.get_as(new_token, "/api/v1/units").await.status, 200);
+    // The one-time session is over, and the old password no longer works.
+    let again = post(change("Brand-New-Pass-2", "Another-Pass-3")).await;
+    assert_eq!(again.status, 401, "{}", again.text);
+    assert_eq!(app.login("newcomer", "One-Time-Pass-1").await.status, 401);
+    assert_eq!(app.login("newcomer", "Brand-New-Pass-2").await.status, 200);
+}

@@ -46,7 +46,13 @@ fn issue_pair(
         &token_hash(&refresh),
         &rfc3339(now.saturating_add(refresh_ttl_s)),
     )?;
-    let access = state.tokens.issue(&user.id, user.roles(), family_id, now)?;
+    let access = state.tokens.issue(
+        &user.id,
+        user.roles(),
+        family_id,
+        user.must_change_password,
+        now,
+    )?;
     Ok(json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -208,4 +214,70 @@ pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRespon
         "must_change_password": rec.must_change_password,
         "created_at": rec.created_at,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// Sets a new password. The current session ends and a new one starts (the answer is a new
+/// token pair), so a token issued for a one-time password never outlives it.
+pub async fn change_password(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let PasswordBody {
+        current_password,
+        new_password,
+    } = body.into_inner();
+    let new = wangge_domain::Password::parse(&new_password).map_err(|e| {
+        ApiError::unprocessable("weak_password", e.to_string())
+            .with(json!({ "field": "new_password" }))
+    })?;
+    if new_password == current_password {
+        return Err(ApiError::unprocessable(
+            "weak_password",
+            "the new password must differ from the current one",
+        )
+        .with(json!({ "field": "new_password" })));
+    }
+    let id = user.caller.user_id.to_string();
+    let rec = state
+        .db(move |conn| Ok(users::find_by_id(conn, &id)?))
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists or is inactive"))?;
+    let hash = rec.password_hash.clone();
+    let current_ok = current_password.len() <= 1024
+        && web::block(move || verify_password(&current_password, &hash)).await?;
+    if !current_ok {
+        return Err(ApiError::unprocessable(
+            "validation_failed",
+            "current_password: does not match",
+        )
+        .with(json!({ "field": "current_password" })));
+    }
+    let new_hash = web::block(move || crate::auth::hash_password(new.expose()))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    let st = state.clone();
+    let old_session = user.session_id.clone();
+    let body = state
+        .db(move |conn| {
+            wangge_persistence::transaction(conn, |conn| {
+                users::set_password(conn, &rec.id, &new_hash)?;
+                sessions::revoke(conn, &old_session, &rec.id, "password_changed")
+            })?;
+            let rec = users::find_by_id(conn, &rec.id)?
+                .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+            issue_pair(&st, conn, &rec, &wangge_persistence::uuid_v7())
+        })
+        .await?;
+    bus::announce_revoked(&state, &user.session_id).await;
+    tracing::info!(auth.event = "password_changed", "password changed");
+    Ok(HttpResponse::Ok().json(body))
 }

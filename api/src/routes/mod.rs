@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
                 .service(resource("/auth/logout").route(web::post().to(auth::logout)))
                 .service(resource("/me").route(web::get().to(auth::me)))
+                .service(resource("/me/password").route(web::post().to(auth::change_password)))
                 .service(resource("/locate").route(web::get().to(coverage::locate)))
                 .service(
                     resource("/units")
