@@ -309,12 +309,24 @@ impl Revoked {
     /// Remembers a revoked session until `forget_after_s` (Unix seconds), dropping entries
     /// that are past theirs.
     pub fn insert(&self, session_id: &str, now_s: u64, forget_after_s: u64) {
+        self.insert_all([session_id], now_s, forget_after_s);
+    }
+
+    /// Like `insert` for many, pruning once (a poll may load thousands).
+    pub fn insert_all<'a>(
+        &self,
+        session_ids: impl IntoIterator<Item = &'a str>,
+        now_s: u64,
+        forget_after_s: u64,
+    ) {
         let mut map = self
             .sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         map.retain(|_, until| *until > now_s);
-        map.insert(session_id.to_owned(), forget_after_s);
+        for id in session_ids {
+            map.insert(id.to_owned(), forget_after_s);
+        }
     }
 }
 

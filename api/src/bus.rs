@@ -61,9 +61,9 @@ pub async fn refresh_revocations(state: &web::Data<AppState>) {
     match loaded {
         Ok(Ok(ids)) => {
             let until = remember_until_s(state, now_s);
-            for id in ids {
-                state.revoked.insert(&id, now_s, until);
-            }
+            state
+                .revoked
+                .insert_all(ids.iter().map(String::as_str), now_s, until);
         }
         Ok(Err(e)) => tracing::warn!(error.cause = %e, "loading revoked sessions failed"),
         Err(e) => tracing::warn!(error.cause = %e, "loading revoked sessions failed"),
@@ -133,8 +133,10 @@ async fn subscribe_once(state: &web::Data<AppState>, url: &str) -> redis::RedisR
     let client = redis::Client::open(url)?;
     let mut pubsub = client.get_async_pubsub().await?;
     let coverage = coverage_channel(state);
-    pubsub.subscribe(&coverage).await?;
-    pubsub.subscribe(revoked_channel(state)).await?;
+    // One SUBSCRIBE for both channels: Redis registers them together.
+    pubsub
+        .subscribe(&[coverage.clone(), revoked_channel(state)])
+        .await?;
     let mut messages = pubsub.on_message();
     while let Some(msg) = messages.next().await {
         if msg.get_channel_name() == coverage {

@@ -208,6 +208,22 @@ pub fn build(leaf: Resolution) -> Result<Vec<ImportItem>, DemoError> {
     Ok(items)
 }
 
+/// The functional departments of a district, seeded with the demo: (code, name).
+pub const DEPARTMENTS: [(&str, &str); 12] = [
+    ("housing", "住房和城乡建设局"),
+    ("urban_management", "城市管理和综合执法局"),
+    ("public_security", "公安分局"),
+    ("health", "卫生健康局"),
+    ("emergency", "应急管理局"),
+    ("market_regulation", "市场监督管理局"),
+    ("civil_affairs", "民政局"),
+    ("natural_resources", "自然资源分局"),
+    ("ecology_environment", "生态环境分局"),
+    ("water", "水务局"),
+    ("transport", "交通运输局"),
+    ("human_resources", "人力资源和社会保障局"),
+];
+
 /// Loads the demo in one transaction through the same checked import path as the API.
 ///
 /// # Errors
@@ -223,6 +239,9 @@ pub fn seed(
     let bar = progress_bar.then(|| crate::cli::progress_bar(total as u64, "storing"));
     let mut last_logged = 0;
     let report = wangge_persistence::transaction(conn, |conn| {
+        for (code, name) in DEPARTMENTS {
+            wangge_persistence::departments::create(conn, code, name)?;
+        }
         grid::import_units(conn, items.into(), false, leaf, |n| {
             if let Some(b) = &bar {
                 b.set_position(n as u64);

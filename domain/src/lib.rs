@@ -3,7 +3,9 @@
 //! types at the edge (`parse`/`TryFrom`), so code past the edge cannot hold an invalid value.
 
 pub mod auth;
+pub mod department;
 pub mod unit;
 
 pub use auth::{Caller, Password, PasswordError, Role, Username};
+pub use department::DepartmentCode;
 pub use unit::{Level, UnitCode, UnitId, UnitName, ValidationError};

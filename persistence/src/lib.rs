@@ -3,6 +3,7 @@
 //! transaction where they must be atomic.
 
 pub mod db;
+pub mod departments;
 pub mod error;
 pub mod grid;
 pub mod schema;

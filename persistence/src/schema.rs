@@ -54,7 +54,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     meta,
     refresh_tokens,
-    revoked_sessions
+    revoked_sessions,
+    departments
 );
 
 diesel::table! {
@@ -75,5 +76,16 @@ diesel::table! {
         user_id -> Text,
         reason -> Text,
         revoked_at -> Text,
+    }
+}
+
+diesel::table! {
+    departments (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        created_at -> Text,
+        updated_at -> Text,
+        version -> BigInt,
     }
 }

@@ -84,15 +84,36 @@ pub fn revoke(
     if is_revoked(conn, family_id)? {
         return Ok(());
     }
-    diesel::insert_into(revoked_sessions::table)
+    let inserted = diesel::insert_into(revoked_sessions::table)
         .values((
             revoked_sessions::family_id.eq(family_id),
             revoked_sessions::user_id.eq(user_id),
             revoked_sessions::reason.eq(reason),
             revoked_sessions::revoked_at.eq(now_rfc3339()),
         ))
-        .execute(conn)?;
-    Ok(())
+        .execute(conn);
+    match inserted.map_err(StoreError::from) {
+        // A concurrent revocation of the same session won the race: revoked either way.
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every session (refresh-token family) of a user that is not revoked yet.
+///
+/// # Errors
+/// Database errors.
+pub fn live_families(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<String>, StoreError> {
+    let all: Vec<String> = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .select(refresh_tokens::family_id)
+        .distinct()
+        .load(conn)?;
+    let revoked: Vec<String> = revoked_sessions::table
+        .filter(revoked_sessions::user_id.eq(user_id))
+        .select(revoked_sessions::family_id)
+        .load(conn)?;
+    Ok(all.into_iter().filter(|f| !revoked.contains(f)).collect())
 }
 
 /// # Errors

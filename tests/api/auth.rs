@@ -270,7 +270,7 @@ async fn refresh_tokens_are_stored_hashed() {
     )
     .unwrap()
     .expect("stored under its hash");
-    assert_ne!(hashed.token_hash, token);
+    assert_eq!(hashed.token_hash.len(), 64, "a SHA-256 in hex");
     assert!(
         wangge_persistence::sessions::find_refresh(&mut conn, &token)
             .unwrap()
@@ -288,6 +288,7 @@ async fn logout_ends_the_session_at_once_on_every_instance() {
     };
     let a = TestApp::spawn_with(opts.clone()).await;
     let b = TestApp::spawn_on(a.db.clone(), opts).await;
+    a.wait_for_subscribers(2).await;
     let login = a.login(ADMIN, ADMIN_PASSWORD).await.json();
     let access = login["access_token"].as_str().unwrap().to_owned();
     let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
@@ -430,4 +431,49 @@ async fn a_one_time_password_must_be_replaced_before_anything_else() {
     assert_eq!(again.status, 401, "{}", again.text);
     assert_eq!(app.login("newcomer", "One-Time-Pass-1").await.status, 401);
     assert_eq!(app.login("newcomer", "Brand-New-Pass-2").await.status, 200);
+}
+
+#[actix_web::test]
+async fn a_password_change_ends_every_session_of_the_user() {
+    let app = TestApp::spawn().await;
+    let first = app.login(ADMIN, ADMIN_PASSWORD).await.json();
+    let second = app.login(ADMIN, ADMIN_PASSWORD).await.json();
+    let body = json!({ "current_password": ADMIN_PASSWORD, "new_password": "Fresh-Password-77" });
+    let token = first["access_token"].as_str().unwrap().to_owned();
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/me/password",
+            Some(&token),
+            Some(body),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The other session, opened with the old password, is over: access and refresh.
+    let other = second["access_token"].as_str().unwrap();
+    assert_eq!(app.get_as(other, "/api/v1/me").await.status, 401);
+    let refreshed = refresh(&app, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status, 401, "{}", refreshed.text);
+    assert_eq!(
+        app.get_as(r.json()["access_token"].as_str().unwrap(), "/api/v1/me")
+            .await
+            .status,
+        200
+    );
+}
+
+/// Parallel guesses cannot all slip through before the count catches up.
+#[actix_web::test]
+async fn parallel_failed_logins_are_throttled_too() {
+    let app = TestApp::spawn().await;
+    let guesses = (0..16).map(|_| fail_login(&app, ADMIN));
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 16, "{statuses:?}");
+    assert_eq!(
+        checked, 5,
+        "exactly five passwords were checked: {statuses:?}"
+    );
 }

@@ -53,4 +53,24 @@ async fn the_demo_has_the_real_scale_and_every_point_locates_to_a_household_grou
         inside > 100,
         "the lattice samples the district ({inside} points inside)"
     );
+
+    // The district's functional departments come with the demo.
+    let departments = app.get("/api/v1/departments?limit=500").await.json();
+    let codes: Vec<&str> = departments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes.len(), 12);
+    for code in [
+        "housing",
+        "urban_management",
+        "public_security",
+        "health",
+        "emergency",
+        "market_regulation",
+    ] {
+        assert!(codes.contains(&code), "{code} missing");
+    }
 }

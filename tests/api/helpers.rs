@@ -223,6 +223,35 @@ impl TestApp {
         .unwrap();
     }
 
+    /// With Redis: waits until `n` instances listen on this test's coverage channel, so a
+    /// notification published next cannot be missed. Without Redis there is nothing to wait
+    /// for.
+    pub async fn wait_for_subscribers(&self, n: i64) {
+        let Some(url) = &self.settings.redis_url else {
+            return;
+        };
+        let channel = format!("{}:coverage", self.settings.redis_namespace);
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, count): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if count >= n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {count} of {n} instances subscribed"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn login_token(&self, username: &str, password: &str) -> String {
         let r = self.login(username, password).await;
         assert_eq!(r.status, 200, "login failed: {}", r.text);

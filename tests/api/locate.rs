@@ -96,6 +96,7 @@ async fn coverage_changes_reach_every_instance() {
     let a = TestApp::spawn_with(opts.clone()).await;
     let g = SmallGrid::build(&a).await;
     let b = TestApp::spawn_on(a.db.clone(), opts).await;
+    a.wait_for_subscribers(2).await;
     assert_eq!(
         b.locate(21.6, 111.15, "wgs84").await.json()["units"][0]["code"],
         "440904002"

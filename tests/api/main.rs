@@ -7,6 +7,7 @@ mod concurrency;
 mod contract;
 mod coverage;
 mod demo;
+mod departments;
 mod health;
 mod helpers;
 mod import_export;

@@ -64,6 +64,37 @@ fn issue_pair(
     }))
 }
 
+fn peer_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// Counts a password attempt for `username` from `address`; 429 when the throttle says so.
+/// Redis trouble must not lock everyone out: the attempt goes ahead, and it is logged.
+async fn count_attempt(state: &AppState, username: &str, address: &str) -> Result<(), ApiError> {
+    match state
+        .login_throttle
+        .attempt(username, address, now_s())
+        .await
+    {
+        Ok(Some(wait_s)) => {
+            tracing::warn!(auth.outcome = "throttled", "password attempt throttled");
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_throttled",
+                "too many failed password attempts for this account or from this address; retry after the time in Retry-After",
+            );
+            e.retry_after_s = Some(wait_s);
+            Err(e)
+        }
+        Ok(None) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error.cause = %e, "login throttle unavailable");
+            Ok(())
+        }
+    }
+}
+
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -75,25 +106,9 @@ pub async fn login(
     if username.len() > 64 || password.len() > 1024 || username.chars().any(char::is_control) {
         return Err(invalid_credentials());
     }
-    let address = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let address = peer_address(&req);
     let throttle = &state.login_throttle;
-    // Redis trouble must not lock everyone out: the login goes ahead, and it is logged.
-    match throttle.blocked(&username, &address, now_s()).await {
-        Ok(Some(wait_s)) => {
-            tracing::warn!(auth.outcome = "throttled", "login throttled");
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "login_throttled",
-                "too many failed logins for this account or from this address; retry after the time in Retry-After",
-            );
-            e.retry_after_s = Some(wait_s);
-            return Err(e);
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error.cause = %e, "login throttle unavailable"),
-    }
+    count_attempt(&state, &username, &address).await?;
     let name = username.clone();
     let user = state
         .db(move |conn| Ok(users::find_by_username(conn, &username)?))
@@ -105,10 +120,8 @@ pub async fn login(
     };
     let ok = web::block(move || verify_password(&password, &hash)).await? && found;
     let Some(user) = user.filter(|_| ok) else {
+        // The attempt was counted before the check: a failure leaves it counted.
         tracing::info!(auth.outcome = "failure", "login failed");
-        if let Err(e) = throttle.failed(&name, &address, now_s()).await {
-            tracing::warn!(error.cause = %e, "login throttle unavailable");
-        }
         return Err(invalid_credentials());
     };
     if let Err(e) = throttle.succeeded(&name, &address).await {
@@ -223,11 +236,13 @@ pub struct PasswordBody {
     new_password: String,
 }
 
-/// Sets a new password. The current session ends and a new one starts (the answer is a new
-/// token pair), so a token issued for a one-time password never outlives it.
+/// Sets a new password. Every session of the user ends and a new one starts (the answer is a
+/// new token pair), so no token issued under the old password outlives it. Wrong current
+/// passwords count against the login throttle, so this is no back door for guessing.
 pub async fn change_password(
     user: AuthUser,
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let PasswordBody {
@@ -251,10 +266,20 @@ pub async fn change_password(
         .await?
         .filter(|u| u.active)
         .ok_or_else(|| ApiError::unauthorized("the account no longer exists or is inactive"))?;
+    let address = peer_address(&req);
+    count_attempt(&state, &rec.username, &address).await?;
     let hash = rec.password_hash.clone();
     let current_ok = current_password.len() <= 1024
         && web::block(move || verify_password(&current_password, &hash)).await?;
-    if !current_ok {
+    if current_ok {
+        if let Err(e) = state
+            .login_throttle
+            .succeeded(&rec.username, &address)
+            .await
+        {
+            tracing::warn!(error.cause = %e, "login throttle unavailable");
+        }
+    } else {
         return Err(ApiError::unprocessable(
             "validation_failed",
             "current_password: does not match",
@@ -266,18 +291,30 @@ pub async fn change_password(
         .map_err(|e| ApiError::internal(&e))?;
     let st = state.clone();
     let old_session = user.session_id.clone();
-    let body = state
+    // Every session of the user ends, not just this one: a session opened with the old (or
+    // one-time) password must not be refreshed into a full one afterwards.
+    let (body, ended) = state
         .db(move |conn| {
+            let mut ended = sessions::live_families(conn, &rec.id)?;
+            if !ended.contains(&old_session) {
+                ended.push(old_session);
+            }
             wangge_persistence::transaction(conn, |conn| {
                 users::set_password(conn, &rec.id, &new_hash)?;
-                sessions::revoke(conn, &old_session, &rec.id, "password_changed")
+                for family in &ended {
+                    sessions::revoke(conn, family, &rec.id, "password_changed")?;
+                }
+                Ok(())
             })?;
             let rec = users::find_by_id(conn, &rec.id)?
                 .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
-            issue_pair(&st, conn, &rec, &wangge_persistence::uuid_v7())
+            let body = issue_pair(&st, conn, &rec, &wangge_persistence::uuid_v7())?;
+            Ok((body, ended))
         })
         .await?;
-    bus::announce_revoked(&state, &user.session_id).await;
+    for family in &ended {
+        bus::announce_revoked(&state, family).await;
+    }
     tracing::info!(auth.event = "password_changed", "password changed");
     Ok(HttpResponse::Ok().json(body))
 }

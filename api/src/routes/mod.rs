@@ -3,6 +3,7 @@
 
 mod auth;
 mod coverage;
+mod departments;
 mod meta;
 mod units;
 
@@ -35,6 +36,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/me").route(web::get().to(auth::me)))
                 .service(resource("/me/password").route(web::post().to(auth::change_password)))
                 .service(resource("/locate").route(web::get().to(coverage::locate)))
+                .service(
+                    resource("/departments")
+                        .route(web::get().to(departments::list))
+                        .route(web::post().to(departments::create)),
+                )
+                .service(
+                    resource("/departments/{id}")
+                        .route(web::get().to(departments::get))
+                        .route(web::patch().to(departments::patch))
+                        .route(web::delete().to(departments::delete)),
+                )
                 .service(
                     resource("/units")
                         .route(web::get().to(units::list))

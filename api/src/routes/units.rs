@@ -44,16 +44,22 @@ impl From<UnitRecord> for UnitBody {
 }
 
 /// `{items, next_cursor}`: `next_cursor` is null on the last page.
-pub fn page(mut rows: Vec<UnitRecord>, limit: u32) -> serde_json::Value {
+pub fn page(rows: Vec<UnitRecord>, limit: u32) -> serde_json::Value {
+    let rows: Vec<UnitBody> = rows.into_iter().map(UnitBody::from).collect();
+    page_of(rows, limit, |u| u.id.clone())
+}
+
+/// A page from `limit + 1` rows: the extra row only says whether another page follows; the
+/// cursor is the last item's id.
+pub fn page_of<T: Serialize>(
+    mut rows: Vec<T>,
+    limit: u32,
+    id: impl Fn(&T) -> String,
+) -> serde_json::Value {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|u| u.id.clone())
-    } else {
-        None
-    };
-    let items: Vec<UnitBody> = rows.into_iter().map(UnitBody::from).collect();
-    json!({ "items": items, "next_cursor": next })
+    let next = if more { rows.last().map(id) } else { None };
+    json!({ "items": rows, "next_cursor": next })
 }
 
 /// A `parent_id` from a body: a malformed one is a validation failure of that field.
