@@ -477,3 +477,23 @@ async fn parallel_failed_logins_are_throttled_too() {
         "exactly five passwords were checked: {statuses:?}"
     );
 }
+
+/// One refresh token sent twice at once: one request wins, the other is taken for reuse and
+/// ends the session, so neither copy of the token can be used to carry on.
+#[actix_web::test]
+async fn a_refresh_token_raced_twice_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let login = app.login(ADMIN, ADMIN_PASSWORD).await.json();
+    let r = login["refresh_token"].as_str().unwrap().to_owned();
+    let (a, b) = futures_util::join!(refresh(&app, &r), refresh(&app, &r));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401], "{} / {}", a.text, b.text);
+    let winner = if a.status == 200 { a.json() } else { b.json() };
+    let next = winner["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        refresh(&app, next).await.status,
+        401,
+        "the session has ended"
+    );
+}

@@ -28,24 +28,26 @@ fn rfc3339(unix_s: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A new access token and refresh token for `user` in session `family_id`; only the refresh
-/// token's hash is stored. One insert: no transaction needed.
-fn issue_pair(
+/// A refresh token to store: its hash and expiry (the token itself only goes to the client).
+struct NewRefresh {
+    hash: String,
+    expires_at: String,
+}
+
+/// A new access token and refresh token for `user` in session `family_id`, with nothing
+/// stored yet, so that callers can store the refresh token inside their own transaction.
+fn prepare_pair(
     state: &AppState,
-    conn: &mut wangge_persistence::AnyConnection,
     user: &UserRecord,
     family_id: &str,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<(serde_json::Value, NewRefresh), ApiError> {
     let now = now_s();
     let refresh = random_token(48);
     let refresh_ttl_s = state.settings.refresh_token_ttl_s;
-    sessions::insert_refresh(
-        conn,
-        family_id,
-        &user.id,
-        &token_hash(&refresh),
-        &rfc3339(now.saturating_add(refresh_ttl_s)),
-    )?;
+    let stored = NewRefresh {
+        hash: token_hash(&refresh),
+        expires_at: rfc3339(now.saturating_add(refresh_ttl_s)),
+    };
     let access = state.tokens.issue(
         &user.id,
         user.roles(),
@@ -53,7 +55,7 @@ fn issue_pair(
         user.must_change_password,
         now,
     )?;
-    Ok(json!({
+    let body = json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": state.tokens.ttl_s,
@@ -61,7 +63,20 @@ fn issue_pair(
         "refresh_expires_in": refresh_ttl_s,
         "must_change_password": user.must_change_password,
         "user": { "id": user.id, "username": user.username, "roles": user.roles() },
-    }))
+    });
+    Ok((body, stored))
+}
+
+/// A new pair in session `family_id`, its refresh token stored (one insert).
+fn issue_pair(
+    state: &AppState,
+    conn: &mut wangge_persistence::AnyConnection,
+    user: &UserRecord,
+    family_id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let (body, stored) = prepare_pair(state, user, family_id)?;
+    sessions::insert_refresh(conn, family_id, &user.id, &stored.hash, &stored.expires_at)?;
+    Ok(body)
 }
 
 fn peer_address(req: &HttpRequest) -> String {
@@ -173,11 +188,14 @@ pub async fn refresh(
             if sessions::is_revoked(conn, &rec.family_id)? {
                 return Err(invalid());
             }
-            if rec.used_at.is_some() || !sessions::mark_used(conn, &rec.id)? {
+            let reused = |conn: &mut wangge_persistence::AnyConnection| {
                 sessions::revoke(conn, &rec.family_id, &rec.user_id, "refresh_token_reused")?;
-                return Ok(Refreshed::Reused {
-                    family_id: rec.family_id,
-                });
+                Ok::<_, ApiError>(Refreshed::Reused {
+                    family_id: rec.family_id.clone(),
+                })
+            };
+            if rec.used_at.is_some() {
+                return reused(conn);
             }
             if rec.expires_at < wangge_persistence::now_rfc3339() {
                 return Err(invalid());
@@ -185,7 +203,28 @@ pub async fn refresh(
             let user = users::find_by_id(conn, &rec.user_id)?
                 .filter(|u| u.active)
                 .ok_or_else(invalid)?;
-            issue_pair(&st, conn, &user, &rec.family_id).map(Refreshed::Pair)
+            let (body, next) = prepare_pair(&st, &user, &rec.family_id)?;
+            // Spending the old token and storing its successor commit together: a failure in
+            // between leaves the old token usable, so a retry is not mistaken for reuse.
+            let spent = wangge_persistence::transaction(conn, |conn| {
+                if !sessions::mark_used(conn, &rec.id)? {
+                    return Ok(false);
+                }
+                sessions::insert_refresh(
+                    conn,
+                    &rec.family_id,
+                    &user.id,
+                    &next.hash,
+                    &next.expires_at,
+                )?;
+                Ok(true)
+            })?;
+            if spent {
+                Ok(Refreshed::Pair(body))
+            } else {
+                // Another request spent it first: the same token was sent twice.
+                reused(conn)
+            }
         })
         .await?;
     match outcome {
