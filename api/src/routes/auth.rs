@@ -250,14 +250,22 @@ pub async fn logout(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRe
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The caller's own account.
-pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// The caller's account, which must still exist and be active.
+async fn caller_account(
+    state: &web::Data<AppState>,
+    user: &AuthUser,
+) -> Result<UserRecord, ApiError> {
     let id = user.caller.user_id.to_string();
-    let rec = state
+    state
         .db(move |conn| Ok(users::find_by_id(conn, &id)?))
         .await?
         .filter(|u| u.active)
-        .ok_or_else(|| ApiError::unauthorized("the account no longer exists or is inactive"))?;
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists or is inactive"))
+}
+
+/// The caller's own account.
+pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rec = caller_account(&state, &user).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": rec.id,
         "username": rec.username,
@@ -299,12 +307,7 @@ pub async fn change_password(
         )
         .with(json!({ "field": "new_password" })));
     }
-    let id = user.caller.user_id.to_string();
-    let rec = state
-        .db(move |conn| Ok(users::find_by_id(conn, &id)?))
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| ApiError::unauthorized("the account no longer exists or is inactive"))?;
+    let rec = caller_account(&state, &user).await?;
     let address = peer_address(&req);
     count_attempt(&state, &rec.username, &address).await?;
     let hash = rec.password_hash.clone();
