@@ -3,7 +3,7 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::departments;
-use crate::{now_rfc3339, uuid_v7};
+use crate::{check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -107,12 +107,7 @@ pub fn update(
     expected_version: Option<i64>,
 ) -> Result<DepartmentRecord, StoreError> {
     let current = get(conn, id)?;
-    if let Some(v) = expected_version.filter(|v| *v != current.version) {
-        return Err(StoreError::VersionMismatch {
-            expected: v,
-            current: current.version,
-        });
-    }
+    check_version(current.version, expected_version)?;
     if let Some(c) = code.filter(|c| *c != current.code) {
         if code_exists(conn, c)? {
             return Err(code_taken(c));
@@ -143,12 +138,7 @@ pub fn delete(
     expected_version: Option<i64>,
 ) -> Result<(), StoreError> {
     let current = get(conn, id)?;
-    if let Some(v) = expected_version.filter(|v| *v != current.version) {
-        return Err(StoreError::VersionMismatch {
-            expected: v,
-            current: current.version,
-        });
-    }
+    check_version(current.version, expected_version)?;
     diesel::delete(departments::table.find(id)).execute(conn)?;
     Ok(())
 }

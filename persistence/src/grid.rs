@@ -5,7 +5,7 @@
 use crate::db::AnyConnection;
 use crate::error::{ImportProblem, StoreError};
 use crate::schema::{meta, unit_coverage, units};
-use crate::{now_rfc3339, uuid_v7};
+use crate::{check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use serde_json::json;
 use wangge_domain::{Level, UnitCode, UnitId, UnitName, ValidationError};
@@ -287,16 +287,6 @@ pub struct UnitPatch {
     pub parent_id: Option<UnitId>,
 }
 
-fn check_version(unit: &UnitRecord, expected: Option<i64>) -> Result<(), StoreError> {
-    match expected {
-        Some(v) if v != unit.version => Err(StoreError::VersionMismatch {
-            expected: v,
-            current: unit.version,
-        }),
-        _ => Ok(()),
-    }
-}
-
 fn bump_version(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
     diesel::update(units::table.find(id))
         .set((
@@ -322,7 +312,7 @@ pub fn update_unit(
 ) -> Result<UnitRecord, StoreError> {
     lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
-    check_version(&unit, expected_version)?;
+    check_version(unit.version, expected_version)?;
     if let Some(code) = patch.code.as_ref().filter(|c| c.as_str() != unit.code) {
         if find_by_code(conn, code.as_str())?.is_some() {
             return Err(code_taken(code.as_str()));
@@ -391,7 +381,7 @@ pub fn delete_unit(
 ) -> Result<(), StoreError> {
     lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
-    check_version(&unit, expected_version)?;
+    check_version(unit.version, expected_version)?;
     let children: i64 = units::table
         .filter(units::parent_id.eq(&unit.id))
         .count()
@@ -610,7 +600,7 @@ pub fn set_coverage(
 ) -> Result<CoverageOutcome, StoreError> {
     lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
-    check_version(&unit, expected_version)?;
+    check_version(unit.version, expected_version)?;
     let mut trimmed = 0;
     if let Some(pid) = &unit.parent_id {
         let parent = get_unit(conn, UnitId::parse(pid)?)?;

@@ -36,3 +36,17 @@ where
 {
     diesel::Connection::transaction(conn, f)
 }
+
+/// Optimistic concurrency: `If-Match` named `expected`, but the record is at `current`.
+///
+/// # Errors
+/// `VersionMismatch` when both are known and differ.
+pub(crate) fn check_version(current: i64, expected: Option<i64>) -> Result<(), StoreError> {
+    match expected {
+        Some(v) if v != current => Err(StoreError::VersionMismatch {
+            expected: v,
+            current,
+        }),
+        _ => Ok(()),
+    }
+}
