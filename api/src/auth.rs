@@ -194,6 +194,9 @@ impl TokenKeys {
 pub struct AuthUser {
     pub caller: Caller,
     pub session_id: String,
+    /// Where the request came from and its id: the audit log's "from where".
+    pub address: String,
+    pub request_id: Option<String>,
 }
 
 impl AuthUser {
@@ -273,7 +276,25 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     Ok(AuthUser {
         caller: v.caller,
         session_id: v.session_id,
+        address: peer_address(req),
+        request_id: request_id(req),
     })
+}
+
+/// The client's address as the socket sees it (no proxy header is trusted yet).
+#[must_use]
+pub fn peer_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// The id the telemetry middleware gave this request.
+#[must_use]
+pub fn request_id(req: &HttpRequest) -> Option<String> {
+    use actix_web::HttpMessage as _;
+    req.extensions()
+        .get::<crate::telemetry::RequestId>()
+        .map(|r| r.0.clone())
 }
 
 /// SHA-256 of a refresh token, hex: only this is stored, so a database leak yields no usable

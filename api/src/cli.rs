@@ -58,6 +58,17 @@ enum UserAction {
         /// Repeat for several roles.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Assign a unit by code, with capture (create and change) rights; repeatable.
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        /// Assign a unit by code, read only; repeatable.
+        #[arg(long = "view-unit")]
+        view_units: Vec<String>,
+        /// Reach every unit, present and future (the installation's administrators).
+        #[arg(long)]
+        all_units: bool,
     },
 }
 
@@ -151,8 +162,23 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::User {
-            action: UserAction::Create { username, roles },
-        } => create_user(&username, &roles),
+            action:
+                UserAction::Create {
+                    username,
+                    roles,
+                    display_name,
+                    units,
+                    view_units,
+                    all_units,
+                },
+        } => create_user(&NewUserArgs {
+            username,
+            roles,
+            display_name,
+            units,
+            view_units,
+            all_units,
+        }),
         Command::Grid {
             action:
                 GridAction::Import {
@@ -175,9 +201,20 @@ fn serve() -> Result<(), CliError> {
     })
 }
 
-fn create_user(username: &str, roles: &[String]) -> Result<(), CliError> {
+struct NewUserArgs {
+    username: String,
+    roles: Vec<String>,
+    display_name: Option<String>,
+    units: Vec<String>,
+    view_units: Vec<String>,
+    all_units: bool,
+}
+
+fn create_user(args: &NewUserArgs) -> Result<(), CliError> {
+    let username = args.username.as_str();
     let name = Username::parse(username).map_err(|e| CliError::Usage(e.to_string()))?;
-    let roles: Vec<Role> = roles
+    let roles: Vec<Role> = args
+        .roles
         .iter()
         .map(|r| {
             r.parse()
@@ -198,7 +235,36 @@ fn create_user(username: &str, roles: &[String]) -> Result<(), CliError> {
         auth::hash_password(password.expose()).map_err(|e| CliError::Usage(e.to_string()))?;
     let pool = startup::open_database(&settings()?)?;
     let mut conn = pool.get().map_err(StoreError::from)?;
-    let user = users::create_user(&mut conn, &name, &hash, &roles, false)?;
+    let mut assignments = Vec::new();
+    for (codes, capture) in [(&args.units, true), (&args.view_units, false)] {
+        for code in codes {
+            let unit = grid::find_by_code(&mut conn, code)?
+                .ok_or_else(|| CliError::Usage(format!("no unit has code {code}")))?;
+            assignments.push((unit.id, capture));
+        }
+    }
+    if assignments.is_empty() && !args.all_units {
+        eprintln!(
+            "note: {username} has no units and no --all-units: closed by default, the account reaches nothing until it is assigned units"
+        );
+    }
+    let user = wangge_persistence::transaction(&mut conn, |conn| {
+        let user = users::create_user(
+            conn,
+            &users::NewUser {
+                username: &name,
+                password_hash: &hash,
+                roles: &roles,
+                must_change_password: false,
+                display_name: args.display_name.as_deref().unwrap_or(username),
+                phone: None,
+                department_id: None,
+                all_units: args.all_units,
+            },
+        )?;
+        users::insert_assignments(conn, &user.id, &assignments)?;
+        Ok(user)
+    })?;
     println!("created user {} ({})", user.username, user.id);
     Ok(())
 }

@@ -71,6 +71,14 @@ pub struct Settings {
     /// `WANGGE_RATE_LIMIT_PER_MIN`: requests per minute per client address on /api/v1,
     /// default 6000; 0 turns the limit off.
     pub rate_limit_per_min: u32,
+    /// `WANGGE_PII_KEY`: `<key id>:<64 hex digits>`, the AES-256 key that seals personal data.
+    /// Required on PostgreSQL; generated and kept in the data dir on the embedded default.
+    pub pii_key: Option<Secret>,
+    /// `WANGGE_PII_OLD_KEYS`: earlier keys, comma-separated, still needed to open old data.
+    pub pii_old_keys: Option<Secret>,
+    /// `WANGGE_PII_HASH_KEY`: 64 hex digits, the HMAC key of the search hashes. Never rotated
+    /// without recomputing every stored hash.
+    pub pii_hash_key: Option<Secret>,
     /// `WANGGE_LOCATE_POLL_S`: how often an instance checks whether coverage changed elsewhere
     /// (a fallback to Redis notifications), default 5.
     pub locate_poll_s: u64,
@@ -125,6 +133,9 @@ impl Settings {
             refresh_token_ttl_s: parse_var("WANGGE_REFRESH_TOKEN_TTL_S", 1_209_600)?,
             rate_limit_per_min: parse_var("WANGGE_RATE_LIMIT_PER_MIN", 6000)?,
             locate_poll_s: parse_var("WANGGE_LOCATE_POLL_S", 5)?,
+            pii_key: var("WANGGE_PII_KEY").map(Secret::new),
+            pii_old_keys: var("WANGGE_PII_OLD_KEYS").map(Secret::new),
+            pii_hash_key: var("WANGGE_PII_HASH_KEY").map(Secret::new),
         })
     }
 
@@ -192,7 +203,7 @@ impl Settings {
 }
 
 /// Writes a file readable by the owner only.
-fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

@@ -1,5 +1,6 @@
 //! The Wangge HTTP API and its command line. The only crate that knows HTTP.
 
+pub mod access;
 pub mod auth;
 pub mod bus;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod grid_io;
 pub mod locate;
 pub mod metrics;
+pub mod pii;
 pub mod ratelimit;
 pub mod routes;
 pub mod startup;

@@ -32,6 +32,7 @@ pub struct AppState {
     pub limiter: crate::ratelimit::Limiter,
     pub revoked: auth::Revoked,
     pub login_throttle: crate::throttle::LoginThrottle,
+    pub pii: crate::pii::PiiKeys,
 }
 
 /// Request-side helpers on the shared state (a trait, because they need the `Data` handle to
@@ -161,9 +162,22 @@ fn bootstrap(settings: &Settings, pool: &Pool) -> Result<(), StartupError> {
         let hash =
             auth::hash_password(&password).map_err(|e| StartupError::Other(e.to_string()))?;
         let name = Username::parse("admin").map_err(|e| StartupError::Other(e.to_string()))?;
-        // A one-time password: the first login must replace it.
-        users::create_user(&mut conn, &name, &hash, &[Role::Admin], true)
-            .map_err(|e| StartupError::Seed(e.to_string()))?;
+        // A one-time password: the first login must replace it. The first administrator
+        // reaches every unit: nobody else could grant it anything.
+        users::create_user(
+            &mut conn,
+            &users::NewUser {
+                username: &name,
+                password_hash: &hash,
+                roles: &[Role::Admin],
+                must_change_password: true,
+                display_name: "Demo administrator",
+                phone: None,
+                department_id: None,
+                all_units: true,
+            },
+        )
+        .map_err(|e| StartupError::Seed(e.to_string()))?;
         // Shown once, as self-hosted tools do, so a newcomer can log in at once.
         tracing::warn!(
             user.name = "admin",
@@ -186,6 +200,7 @@ impl Application {
     /// Any start-up failure, with its cause.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let secret = settings.resolve_jwt_secret()?;
+        let pii = crate::pii::PiiKeys::from_settings(&settings)?;
         let s = settings.clone();
         let pool = web::block(move || {
             let pool = open_database(&s)?;
@@ -220,6 +235,7 @@ impl Application {
             redis,
             metrics: metrics.clone(),
             settings: settings.clone(),
+            pii,
         });
         bus::refresh_locator(&state).await;
         bus::refresh_revocations(&state).await;

@@ -35,6 +35,10 @@ pub fn init_with(to_stderr: bool, default_level: &str) {
     };
 }
 
+/// The request's id, as the access log and the `x-request-id` header give it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Keeps a caller's request id when it is short and plain, so logs join across systems;
@@ -59,6 +63,8 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&req);
+    // Handlers read it for the audit log.
+    actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(id.clone()));
     // Only standard methods become metric labels: any other string a client sends would
     // create a new series.
     let method: &'static str = match req.method().as_str() {

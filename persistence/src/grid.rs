@@ -119,7 +119,7 @@ extern "SQL" {
 }
 
 /// Escapes LIKE wildcards so user text matches literally.
-fn like_contains(text: &str) -> String {
+pub(crate) fn like_contains(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');
     for c in text.chars() {
@@ -394,6 +394,24 @@ pub fn delete_unit(
                 unit.code, unit.name
             ),
             details: json!({ "children": children }),
+        });
+    }
+    let assigned: i64 = crate::schema::user_assignments::table
+        .filter(crate::schema::user_assignments::unit_id.eq(&unit.id))
+        .count()
+        .get_result(conn)?;
+    let households: i64 = crate::schema::households::table
+        .filter(crate::schema::households::unit_id.eq(&unit.id))
+        .count()
+        .get_result(conn)?;
+    if assigned + households > 0 {
+        return Err(StoreError::Conflict {
+            code: "unit_in_use",
+            message: format!(
+                "unit {} ({}) still has {assigned} account assignment(s) and {households} household(s); move them first",
+                unit.code, unit.name
+            ),
+            details: json!({ "assignments": assigned, "households": households }),
         });
     }
     let had_coverage = diesel::delete(unit_coverage::table.find(&unit.id)).execute(conn)? > 0;

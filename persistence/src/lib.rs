@@ -2,16 +2,41 @@
 //! set of query code. Functions take `&mut AnyConnection` and run inside the caller's
 //! transaction where they must be atomic.
 
+/// Runs `$body` with `$c` bound to the concrete connection, for the few statements diesel
+/// offers per backend but not on the multi-backend connection (multi-row INSERT).
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql($c) => $body,
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+pub mod audit;
 pub mod db;
 pub mod departments;
 pub mod error;
 pub mod grid;
+pub mod households;
 pub mod schema;
+mod scoped;
 pub mod sessions;
 pub mod users;
 
 pub use db::{AnyConnection, BackendKind, Pool, PooledConn};
 pub use error::{ImportProblem, StoreError};
+
+/// A sealed piece of personal data as stored: ciphertext (with its nonce), the id of the key
+/// that sealed it, a keyed hash for exact-match search, and the masked form shown by default.
+/// Sealing and opening happen above this layer; the plain text never reaches it.
+#[derive(Clone)]
+pub struct Sealed {
+    pub cipher: Vec<u8>,
+    pub key_id: String,
+    pub hash: String,
+    pub masked: String,
+}
 
 /// Timestamps are stored as RFC 3339 UTC text of fixed width, so they sort as text on both
 /// backends.

@@ -37,6 +37,13 @@ diesel::table! {
         created_at -> Text,
         updated_at -> Text,
         version -> BigInt,
+        display_name -> Text,
+        phone_cipher -> Nullable<Binary>,
+        phone_key_id -> Nullable<Text>,
+        phone_hash -> Nullable<Text>,
+        phone_masked -> Nullable<Text>,
+        department_id -> Nullable<Text>,
+        all_units -> Bool,
     }
 }
 
@@ -55,8 +62,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     meta,
     refresh_tokens,
     revoked_sessions,
-    departments
+    departments,
+    user_assignments,
+    audit_events,
+    households,
+    residents,
+    household_events,
+    visits
 );
+diesel::joinable!(user_assignments -> units (unit_id));
+diesel::joinable!(households -> units (unit_id));
+diesel::joinable!(residents -> households (household_id));
 
 diesel::table! {
     refresh_tokens (id) {
@@ -87,5 +103,95 @@ diesel::table! {
         created_at -> Text,
         updated_at -> Text,
         version -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_assignments (user_id, unit_id) {
+        user_id -> Text,
+        unit_id -> Text,
+        capture -> Bool,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
+        action -> Text,
+        subject_type -> Nullable<Text>,
+        subject_id -> Nullable<Text>,
+        unit_path -> Nullable<Text>,
+        address -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    households (id) {
+        id -> Text,
+        unit_id -> Text,
+        address -> Text,
+        lon -> Double,
+        lat -> Double,
+        cell -> BigInt,
+        unit_reason -> Nullable<Text>,
+        tags -> Text,
+        notes -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Text,
+        updated_at -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    residents (id) {
+        id -> Text,
+        household_id -> Text,
+        name -> Text,
+        gender -> Nullable<Text>,
+        birth_date -> Nullable<Text>,
+        relation -> Text,
+        id_card_cipher -> Nullable<Binary>,
+        id_card_key_id -> Nullable<Text>,
+        id_card_hash -> Nullable<Text>,
+        id_card_masked -> Nullable<Text>,
+        phone_cipher -> Nullable<Binary>,
+        phone_key_id -> Nullable<Text>,
+        phone_hash -> Nullable<Text>,
+        phone_masked -> Nullable<Text>,
+        tags -> Text,
+        created_at -> Text,
+        updated_at -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    household_events (id) {
+        id -> Text,
+        household_id -> Text,
+        at -> Text,
+        actor_id -> Nullable<Text>,
+        kind -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    visits (id) {
+        id -> Text,
+        household_id -> Text,
+        unit_id -> Text,
+        visitor_id -> Text,
+        visited_at -> Text,
+        lon -> Nullable<Double>,
+        lat -> Nullable<Double>,
+        notes -> Text,
+        created_at -> Text,
     }
 }

@@ -1,11 +1,13 @@
-//! Accounts. Issue 2 needs only what login and the bootstrap administrator use.
+//! Accounts, their unit assignments, and what the scope mechanism needs to know of them.
 
 use crate::db::AnyConnection;
 use crate::error::StoreError;
-use crate::schema::users;
-use crate::{now_rfc3339, uuid_v7};
+use crate::schema::{departments, refresh_tokens, units, user_assignments, users, visits};
+use crate::scoped::{ReachSql, UnitRef, reach_sql, unit_in_subtrees};
+use crate::{Sealed, check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
-use wangge_domain::{Role, Username};
+use serde_json::json;
+use wangge_domain::{Assignment, Reach, Role, Scope, Username};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -20,6 +22,13 @@ pub struct UserRecord {
     pub created_at: String,
     pub updated_at: String,
     pub version: i64,
+    pub display_name: String,
+    pub phone_cipher: Option<Vec<u8>>,
+    pub phone_key_id: Option<String>,
+    pub phone_hash: Option<String>,
+    pub phone_masked: Option<String>,
+    pub department_id: Option<String>,
+    pub all_units: bool,
 }
 
 impl UserRecord {
@@ -30,6 +39,58 @@ impl UserRecord {
             .split(',')
             .filter_map(|r| r.parse().ok())
             .collect()
+    }
+}
+
+/// One assignment with the unit it names.
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
+pub struct AssignmentRow {
+    #[serde(skip)]
+    pub user_id: String,
+    pub unit_id: String,
+    pub capture: bool,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub unit_level: i32,
+    #[serde(skip)]
+    pub unit_path: String,
+}
+
+impl AssignmentRow {
+    #[must_use]
+    pub fn to_domain(&self) -> Assignment {
+        Assignment {
+            unit_path: self.unit_path.clone(),
+            capture: self.capture,
+        }
+    }
+}
+
+/// An account with its assignments: everything a body or a scope question needs.
+#[derive(Debug, Clone)]
+pub struct UserWithUnits {
+    pub user: UserRecord,
+    pub assignments: Vec<AssignmentRow>,
+}
+
+impl UserWithUnits {
+    /// The account's scope, for asking the domain what it (or someone about it) may do.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        let a: Vec<Assignment> = self
+            .assignments
+            .iter()
+            .map(AssignmentRow::to_domain)
+            .collect();
+        let id = uuid::Uuid::try_parse(&self.user.id).unwrap_or_default();
+        Scope::new(id, self.user.roles(), self.user.all_units, &a)
+    }
+}
+
+fn not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        entity: "user",
+        id: id.to_owned(),
     }
 }
 
@@ -52,41 +113,76 @@ pub fn count_users(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(users::table.count().get_result(conn)?)
 }
 
-/// Creates a user with an already-hashed password.
+/// A new account. The password is already hashed; the phone already sealed.
+pub struct NewUser<'a> {
+    pub username: &'a Username,
+    pub password_hash: &'a str,
+    pub roles: &'a [Role],
+    pub must_change_password: bool,
+    pub display_name: &'a str,
+    pub phone: Option<&'a Sealed>,
+    pub department_id: Option<&'a str>,
+    pub all_units: bool,
+}
+
+fn roles_text(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn check_department(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+    let n: i64 = departments::table.find(id).count().get_result(conn)?;
+    if n == 0 {
+        return Err(StoreError::Conflict {
+            code: "unknown_department",
+            message: format!("department {id} does not exist"),
+            details: json!({ "department_id": id }),
+        });
+    }
+    Ok(())
+}
+
+/// Creates a user.
 ///
 /// # Errors
-/// `Conflict` (`duplicate_username`) when the name is taken.
-pub fn create_user(
-    conn: &mut AnyConnection,
-    username: &Username,
-    password_hash: &str,
-    roles: &[Role],
-    must_change_password: bool,
-) -> Result<UserRecord, StoreError> {
-    if find_by_username(conn, username.as_str())?.is_some() {
+/// `Conflict` (`duplicate_username`, `unknown_department`).
+pub fn create_user(conn: &mut AnyConnection, new: &NewUser<'_>) -> Result<UserRecord, StoreError> {
+    if find_by_username(conn, new.username.as_str())?.is_some() {
         return Err(StoreError::Conflict {
             code: "duplicate_username",
-            message: format!("user {} exists already", username.as_str()),
-            details: serde_json::Value::Null,
+            message: format!("user {} exists already", new.username.as_str()),
+            details: json!({ "username": new.username.as_str() }),
         });
+    }
+    if let Some(d) = new.department_id {
+        check_department(conn, d)?;
     }
     let id = uuid_v7();
     let now = now_rfc3339();
-    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     diesel::insert_into(users::table)
         .values((
             users::id.eq(&id),
-            users::username.eq(username.as_str()),
-            users::password_hash.eq(password_hash),
-            users::roles.eq(roles.join(",")),
+            users::username.eq(new.username.as_str()),
+            users::password_hash.eq(new.password_hash),
+            users::roles.eq(roles_text(new.roles)),
             users::active.eq(true),
-            users::must_change_password.eq(must_change_password),
+            users::must_change_password.eq(new.must_change_password),
             users::created_at.eq(&now),
             users::updated_at.eq(&now),
             users::version.eq(1_i64),
+            users::display_name.eq(new.display_name),
+            users::phone_cipher.eq(new.phone.map(|p| p.cipher.clone())),
+            users::phone_key_id.eq(new.phone.map(|p| p.key_id.clone())),
+            users::phone_hash.eq(new.phone.map(|p| p.hash.clone())),
+            users::phone_masked.eq(new.phone.map(|p| p.masked.clone())),
+            users::department_id.eq(new.department_id),
+            users::all_units.eq(new.all_units),
         ))
         .execute(conn)?;
-    find_by_username(conn, username.as_str())?.ok_or(StoreError::NotFound { entity: "user", id })
+    find_by_id(conn, &id)?.ok_or_else(|| not_found(&id))
 }
 
 /// # Errors
@@ -99,6 +195,290 @@ pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRecor
         .optional()?)
 }
 
+type AssignmentColumns = (
+    user_assignments::user_id,
+    user_assignments::unit_id,
+    user_assignments::capture,
+    units::code,
+    units::name,
+    units::level,
+    units::path,
+);
+const ASSIGNMENT_COLUMNS: AssignmentColumns = (
+    user_assignments::user_id,
+    user_assignments::unit_id,
+    user_assignments::capture,
+    units::code,
+    units::name,
+    units::level,
+    units::path,
+);
+
+/// The assignments of these users, with their units, in unit-code order.
+///
+/// # Errors
+/// Database errors.
+pub fn assignments_of(
+    conn: &mut AnyConnection,
+    user_ids: &[String],
+) -> Result<Vec<AssignmentRow>, StoreError> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(user_assignments::table
+        .inner_join(units::table)
+        .filter(user_assignments::user_id.eq_any(user_ids))
+        .select(ASSIGNMENT_COLUMNS)
+        .order(units::code.asc())
+        .load(conn)?)
+}
+
+/// The account and its assignments, or `None`.
+///
+/// # Errors
+/// Database errors.
+pub fn with_units(conn: &mut AnyConnection, id: &str) -> Result<Option<UserWithUnits>, StoreError> {
+    let Some(user) = find_by_id(conn, id)? else {
+        return Ok(None);
+    };
+    let assignments = assignments_of(conn, std::slice::from_ref(&user.id))?;
+    Ok(Some(UserWithUnits { user, assignments }))
+}
+
+/// Attaches assignments to a page of accounts with one query.
+fn attach(
+    conn: &mut AnyConnection,
+    rows: Vec<UserRecord>,
+) -> Result<Vec<UserWithUnits>, StoreError> {
+    let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
+    let mut all = assignments_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|user| {
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut all)
+                .into_iter()
+                .partition(|a| a.user_id == user.id);
+            all = rest;
+            UserWithUnits {
+                user,
+                assignments: mine,
+            }
+        })
+        .collect())
+}
+
+/// A user is reached when one of their assignments is.
+const ASSIGNED_UNIT: UnitRef = UnitRef {
+    before: "users.id IN (SELECT user_assignments.user_id FROM user_assignments \
+             WHERE user_assignments.unit_id",
+    after: ")",
+};
+
+/// Filters of the users list.
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    /// Only users assigned somewhere in this subtree (a unit path).
+    pub under_path: Option<String>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    /// Part of the username or display name.
+    pub q: Option<String>,
+}
+
+/// One page of the users `reach` covers (users with an assignment inside it; with
+/// `Everything`, all users), in id order after the cursor.
+///
+/// # Errors
+/// Database errors.
+pub fn list_users(
+    conn: &mut AnyConnection,
+    reach: Reach<'_>,
+    filter: &UserFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<UserWithUnits>, StoreError> {
+    let mut q = users::table.select(UserRecord::as_select()).into_boxed();
+    match reach_sql::<users::table>(&ASSIGNED_UNIT, reach) {
+        ReachSql::Empty => return Ok(Vec::new()),
+        ReachSql::All => {}
+        ReachSql::Where(c) => q = q.filter(c),
+    }
+    if let Some(p) = &filter.under_path {
+        q = q.filter(unit_in_subtrees::<users::table>(
+            &ASSIGNED_UNIT,
+            std::slice::from_ref(p),
+        ));
+    }
+    if let Some(r) = filter.role {
+        // Roles are stored comma-separated; no role name is a prefix of another's word.
+        q = q.filter(
+            users::roles
+                .eq(r.as_str())
+                .or(users::roles.like(format!("{},%", r.as_str())))
+                .or(users::roles.like(format!("%,{}", r.as_str())))
+                .or(users::roles.like(format!("%,{},%", r.as_str()))),
+        );
+    }
+    if let Some(a) = filter.active {
+        q = q.filter(users::active.eq(a));
+    }
+    if let Some(text) = &filter.q {
+        let pattern = crate::grid::like_contains(text);
+        q = q.filter(
+            users::username
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::display_name.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(a) = after {
+        q = q.filter(users::id.gt(a.to_owned()));
+    }
+    let rows = q.order(users::id.asc()).limit(limit).load(conn)?;
+    attach(conn, rows)
+}
+
+/// Active users assigned to any of these units (a unit and its ancestors), in username order.
+///
+/// # Errors
+/// Database errors.
+pub fn assigned_to_any(
+    conn: &mut AnyConnection,
+    unit_ids: &[&str],
+) -> Result<Vec<UserWithUnits>, StoreError> {
+    let rows = users::table
+        .filter(users::active.eq(true))
+        .filter(
+            users::id.eq_any(
+                user_assignments::table
+                    .filter(user_assignments::unit_id.eq_any(unit_ids))
+                    .select(user_assignments::user_id),
+            ),
+        )
+        .select(UserRecord::as_select())
+        .order(users::username.asc())
+        .limit(10_000)
+        .load(conn)?;
+    attach(conn, rows)
+}
+
+/// What an administrator may change on an account. `None` leaves a field alone; the inner
+/// `None` of a double option clears it.
+#[derive(Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub phone: Option<Option<Sealed>>,
+    pub roles: Option<Vec<Role>>,
+    pub active: Option<bool>,
+    pub department_id: Option<Option<String>>,
+    pub all_units: Option<bool>,
+}
+
+/// Applies a patch under optimistic concurrency.
+///
+/// # Errors
+/// `NotFound`, `VersionMismatch`, `Conflict` (`unknown_department`).
+pub fn update_user(
+    conn: &mut AnyConnection,
+    id: &str,
+    patch: UserPatch,
+    expected_version: Option<i64>,
+) -> Result<UserRecord, StoreError> {
+    let current = find_by_id(conn, id)?.ok_or_else(|| not_found(id))?;
+    check_version(current.version, expected_version)?;
+    if let Some(Some(d)) = &patch.department_id {
+        check_department(conn, d)?;
+    }
+    let target = users::table.find(id);
+    if let Some(n) = &patch.display_name {
+        diesel::update(target)
+            .set(users::display_name.eq(n))
+            .execute(conn)?;
+    }
+    if let Some(p) = &patch.phone {
+        diesel::update(target)
+            .set((
+                users::phone_cipher.eq(p.as_ref().map(|s| s.cipher.clone())),
+                users::phone_key_id.eq(p.as_ref().map(|s| s.key_id.clone())),
+                users::phone_hash.eq(p.as_ref().map(|s| s.hash.clone())),
+                users::phone_masked.eq(p.as_ref().map(|s| s.masked.clone())),
+            ))
+            .execute(conn)?;
+    }
+    if let Some(r) = &patch.roles {
+        diesel::update(target)
+            .set(users::roles.eq(roles_text(r)))
+            .execute(conn)?;
+    }
+    if let Some(a) = patch.active {
+        diesel::update(target)
+            .set(users::active.eq(a))
+            .execute(conn)?;
+    }
+    if let Some(d) = &patch.department_id {
+        diesel::update(target)
+            .set(users::department_id.eq(d.as_deref()))
+            .execute(conn)?;
+    }
+    if let Some(a) = patch.all_units {
+        diesel::update(target)
+            .set(users::all_units.eq(a))
+            .execute(conn)?;
+    }
+    bump(conn, id)?;
+    find_by_id(conn, id)?.ok_or_else(|| not_found(id))
+}
+
+fn bump(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now_rfc3339()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces a user's assignments (unit id, capture) under optimistic concurrency.
+///
+/// # Errors
+/// `NotFound`, `VersionMismatch`.
+pub fn set_assignments(
+    conn: &mut AnyConnection,
+    id: &str,
+    assignments: &[(String, bool)],
+    expected_version: Option<i64>,
+) -> Result<UserRecord, StoreError> {
+    let current = find_by_id(conn, id)?.ok_or_else(|| not_found(id))?;
+    check_version(current.version, expected_version)?;
+    diesel::delete(user_assignments::table.filter(user_assignments::user_id.eq(id)))
+        .execute(conn)?;
+    insert_assignments(conn, id, assignments)?;
+    bump(conn, id)?;
+    find_by_id(conn, id)?.ok_or_else(|| not_found(id))
+}
+
+/// Adds assignments to a new account (no version change: it is part of creating it).
+///
+/// # Errors
+/// Database errors.
+pub fn insert_assignments(
+    conn: &mut AnyConnection,
+    id: &str,
+    assignments: &[(String, bool)],
+) -> Result<(), StoreError> {
+    for (unit_id, capture) in assignments {
+        diesel::insert_into(user_assignments::table)
+            .values((
+                user_assignments::user_id.eq(id),
+                user_assignments::unit_id.eq(unit_id),
+                user_assignments::capture.eq(*capture),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Replaces a user's password hash and clears `must_change_password`.
 ///
 /// # Errors
@@ -108,19 +488,70 @@ pub fn set_password(
     id: &str,
     password_hash: &str,
 ) -> Result<(), StoreError> {
+    set_password_hash(conn, id, password_hash, false)
+}
+
+/// Sets a one-time password: the user must choose a new one at the next login.
+///
+/// # Errors
+/// `NotFound` for an unknown user.
+pub fn set_one_time_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    password_hash: &str,
+) -> Result<(), StoreError> {
+    set_password_hash(conn, id, password_hash, true)
+}
+
+fn set_password_hash(
+    conn: &mut AnyConnection,
+    id: &str,
+    password_hash: &str,
+    must_change: bool,
+) -> Result<(), StoreError> {
     let n = diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(password_hash),
-            users::must_change_password.eq(false),
+            users::must_change_password.eq(must_change),
             users::updated_at.eq(now_rfc3339()),
             users::version.eq(users::version + 1),
         ))
         .execute(conn)?;
     if n == 0 {
-        return Err(StoreError::NotFound {
-            entity: "user",
-            id: id.to_owned(),
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
+/// Deletes an account that has recorded no visits (its refresh tokens and assignments go with
+/// it); one with history must be deactivated instead.
+///
+/// # Errors
+/// `NotFound`, `VersionMismatch`, `Conflict` (`user_has_history`).
+pub fn delete_user(
+    conn: &mut AnyConnection,
+    id: &str,
+    expected_version: Option<i64>,
+) -> Result<(), StoreError> {
+    let current = find_by_id(conn, id)?.ok_or_else(|| not_found(id))?;
+    check_version(current.version, expected_version)?;
+    let visits: i64 = visits::table
+        .filter(visits::visitor_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    if visits > 0 {
+        return Err(StoreError::Conflict {
+            code: "user_has_history",
+            message: format!(
+                "{} has recorded {visits} visit(s); deactivate the account instead (PATCH active=false) so the record stays whole",
+                current.username
+            ),
+            details: json!({ "visits": visits }),
         });
     }
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(id))).execute(conn)?;
+    diesel::delete(user_assignments::table.filter(user_assignments::user_id.eq(id)))
+        .execute(conn)?;
+    diesel::delete(users::table.find(id)).execute(conn)?;
     Ok(())
 }

@@ -379,17 +379,19 @@ async fn login_throttling_across_instances() {
 #[actix_web::test]
 async fn a_one_time_password_must_be_replaced_before_anything_else() {
     let app = TestApp::spawn().await;
-    let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
-    let hash = wangge_api::auth::hash_password("One-Time-Pass-1").unwrap();
-    wangge_persistence::users::create_user(
-        &mut conn,
-        &wangge_domain::Username::parse("newcomer").unwrap(),
-        &hash,
-        &[wangge_domain::Role::Admin],
-        true,
-    )
-    .unwrap();
-    let login = app.login("newcomer", "One-Time-Pass-1").await.json();
+    // An administrator creates the account; the answer carries its one-time password once.
+    let created = app
+        .post(
+            "/api/v1/users",
+            json!({ "username": "newcomer", "display_name": "Newcomer", "roles": ["admin"] }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let one_time = created.json()["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = app.login("newcomer", &one_time).await.json();
     assert_eq!(login["must_change_password"], true);
     let token = login["access_token"].as_str().unwrap().to_owned();
     for path in [
@@ -412,15 +414,15 @@ async fn a_one_time_password_must_be_replaced_before_anything_else() {
             &[],
         )
     };
-    let weak = post(change("One-Time-Pass-1", "short")).await;
+    let weak = post(change(&one_time, "short")).await;
     assert_eq!((weak.status, weak.code().as_str()), (422, "weak_password"));
-    let same = post(change("One-Time-Pass-1", "One-Time-Pass-1")).await;
+    let same = post(change(&one_time, &one_time)).await;
     assert_eq!((same.status, same.code().as_str()), (422, "weak_password"));
     let wrong = post(change("Not-It-At-All-1", "Brand-New-Pass-2")).await;
     assert_eq!(wrong.status, 422);
     assert_eq!(wrong.json()["field"], "current_password");
 
-    let ok = post(change("One-Time-Pass-1", "Brand-New-Pass-2")).await;
+    let ok = post(change(&one_time, "Brand-New-Pass-2")).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     let fresh = ok.json();
     assert_eq!(fresh["must_change_password"], false);
@@ -429,7 +431,7 @@ async fn a_one_time_password_must_be_replaced_before_anything_else() {
     // The one-time session is over, and the old password no longer works.
     let again = post(change("Brand-New-Pass-2", "Another-Pass-3")).await;
     assert_eq!(again.status, 401, "{}", again.text);
-    assert_eq!(app.login("newcomer", "One-Time-Pass-1").await.status, 401);
+    assert_eq!(app.login("newcomer", &one_time).await.status, 401);
     assert_eq!(app.login("newcomer", "Brand-New-Pass-2").await.status, 200);
 }
 

@@ -16,6 +16,10 @@ use wangge_api::startup::Application;
 use wangge_geo::Resolution;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const PII_KEY: &str = "t1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+pub const PII_HASH_KEY: &str = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";
+/// The password of every account made by `TestApp::user`.
+pub const USER_PASSWORD: &str = "Grid-Worker-Pass-7";
 pub const ADMIN: &str = "test-admin";
 pub const ADMIN_PASSWORD: &str = "Correct-Horse-42";
 pub const WORKER: &str = "test-worker";
@@ -128,6 +132,9 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         refresh_token_ttl_s: 3600,
         rate_limit_per_min: opts.rate_limit_per_min,
         locate_poll_s: opts.locate_poll_s,
+        pii_key: Some(Secret::new(PII_KEY.into())),
+        pii_old_keys: None,
+        pii_hash_key: Some(Secret::new(PII_HASH_KEY.into())),
     }
 }
 
@@ -197,14 +204,16 @@ impl TestApp {
             settings,
             db,
         };
-        t.ensure_user(ADMIN, ADMIN_PASSWORD, "admin");
-        t.ensure_user(WORKER, WORKER_PASSWORD, "grid_worker");
+        // The test administrator reaches every unit (as the first account of an installation
+        // does); the test worker is assigned nothing, so it reaches nothing.
+        t.ensure_user(ADMIN, ADMIN_PASSWORD, "admin", true);
+        t.ensure_user(WORKER, WORKER_PASSWORD, "grid_worker", false);
         t.admin_token = t.login_token(ADMIN, ADMIN_PASSWORD).await;
         t.worker_token = t.login_token(WORKER, WORKER_PASSWORD).await;
         t
     }
 
-    fn ensure_user(&self, name: &str, password: &str, role: &str) {
+    fn ensure_user(&self, name: &str, password: &str, role: &str, all_units: bool) {
         let mut conn = wangge_persistence::db::establish(&self.settings.database_url).unwrap();
         if wangge_persistence::users::find_by_username(&mut conn, name)
             .unwrap()
@@ -215,12 +224,51 @@ impl TestApp {
         let hash = wangge_api::auth::hash_password(password).unwrap();
         wangge_persistence::users::create_user(
             &mut conn,
-            &wangge_domain::Username::parse(name).unwrap(),
-            &hash,
-            &[role.parse().unwrap()],
-            false,
+            &wangge_persistence::users::NewUser {
+                username: &wangge_domain::Username::parse(name).unwrap(),
+                password_hash: &hash,
+                roles: &[role.parse().unwrap()],
+                must_change_password: false,
+                display_name: name,
+                phone: None,
+                department_id: None,
+                all_units,
+            },
         )
         .unwrap();
+    }
+
+    /// Sets up an account directly in the database (the routes that create accounts are
+    /// tested on their own): `roles`, and units as (unit id, capture). Returns its id and a
+    /// token. The password is `USER_PASSWORD`, hashed once per test run.
+    pub async fn user(
+        &self,
+        name: &str,
+        roles: &[&str],
+        units: &[(&str, bool)],
+    ) -> (String, String) {
+        static HASH: OnceLock<String> = OnceLock::new();
+        let hash = HASH.get_or_init(|| wangge_api::auth::hash_password(USER_PASSWORD).unwrap());
+        let mut conn = wangge_persistence::db::establish(&self.settings.database_url).unwrap();
+        let roles: Vec<wangge_domain::Role> = roles.iter().map(|r| r.parse().unwrap()).collect();
+        let rec = wangge_persistence::users::create_user(
+            &mut conn,
+            &wangge_persistence::users::NewUser {
+                username: &wangge_domain::Username::parse(name).unwrap(),
+                password_hash: hash,
+                roles: &roles,
+                must_change_password: false,
+                display_name: name,
+                phone: None,
+                department_id: None,
+                all_units: false,
+            },
+        )
+        .unwrap();
+        let units: Vec<(String, bool)> = units.iter().map(|(u, c)| ((*u).to_owned(), *c)).collect();
+        wangge_persistence::users::insert_assignments(&mut conn, &rec.id, &units).unwrap();
+        let token = self.login_token(name, USER_PASSWORD).await;
+        (rec.id, token)
     }
 
     /// With Redis: waits until `n` instances listen on this test's coverage channel, so a

@@ -13,3 +13,4 @@ mod helpers;
 mod import_export;
 mod locate;
 mod units;
+mod users;

@@ -1,6 +1,10 @@
 //! Login, token refresh, logout and the caller's own account.
 
-use crate::auth::{AuthUser, dummy_hash, now_s, random_token, token_hash, verify_password};
+use crate::access;
+use crate::auth::request_id;
+use crate::auth::{
+    AuthUser, dummy_hash, now_s, peer_address, random_token, token_hash, verify_password,
+};
 use crate::bus;
 use crate::error::ApiError;
 use crate::startup::{AppState, StateExt};
@@ -8,6 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use wangge_persistence::audit::{self, NewAuditEvent};
 use wangge_persistence::users::UserRecord;
 use wangge_persistence::{sessions, users};
 
@@ -79,11 +84,6 @@ fn issue_pair(
     Ok(body)
 }
 
-fn peer_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
-}
-
 /// Counts a password attempt for `username` from `address`; 429 when the throttle says so.
 /// Redis trouble must not lock everyone out: the attempt goes ahead, and it is logged.
 async fn count_attempt(state: &AppState, username: &str, address: &str) -> Result<(), ApiError> {
@@ -137,14 +137,35 @@ pub async fn login(
     let Some(user) = user.filter(|_| ok) else {
         // The attempt was counted before the check: a failure leaves it counted.
         tracing::info!(auth.outcome = "failure", "login failed");
+        let event = NewAuditEvent {
+            actor_name: Some(name),
+            action: "auth.login_failed",
+            address: Some(address),
+            request_id: request_id(&req),
+            ..NewAuditEvent::default()
+        };
+        state
+            .db(move |conn| Ok(audit::record(conn, &event)?))
+            .await?;
         return Err(invalid_credentials());
     };
     if let Err(e) = throttle.succeeded(&name, &address).await {
         tracing::warn!(error.cause = %e, "login throttle unavailable");
     }
     let st = state.clone();
+    let event = NewAuditEvent {
+        actor_id: Some(user.id.clone()),
+        actor_name: Some(user.username.clone()),
+        action: "auth.login",
+        address: Some(address),
+        request_id: request_id(&req),
+        ..NewAuditEvent::default()
+    };
     let body = state
-        .db(move |conn| issue_pair(&st, conn, &user, &wangge_persistence::uuid_v7()))
+        .db(move |conn| {
+            audit::record(conn, &event)?;
+            issue_pair(&st, conn, &user, &wangge_persistence::uuid_v7())
+        })
         .await?;
     tracing::info!(auth.outcome = "success", user.id = %body["user"]["id"].as_str().unwrap_or(""), "login");
     Ok(HttpResponse::Ok().json(body))
@@ -168,9 +189,11 @@ enum Refreshed {
 /// A token presented twice means it leaked; the session ends for everyone holding it.
 pub async fn refresh(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().refresh_token;
+    let (address, rid) = (peer_address(&req), request_id(&req));
     let invalid = || {
         ApiError::unauthorized("the refresh token is invalid or expired")
             .with_code("invalid_refresh_token")
@@ -190,6 +213,18 @@ pub async fn refresh(
             }
             let reused = |conn: &mut wangge_persistence::AnyConnection| {
                 sessions::revoke(conn, &rec.family_id, &rec.user_id, "refresh_token_reused")?;
+                audit::record(
+                    conn,
+                    &NewAuditEvent {
+                        actor_id: Some(rec.user_id.clone()),
+                        action: "auth.refresh_token_reused",
+                        subject_type: Some("session"),
+                        subject_id: Some(rec.family_id.clone()),
+                        address: Some(address.clone()),
+                        request_id: rid.clone(),
+                        ..NewAuditEvent::default()
+                    },
+                )?;
                 Ok::<_, ApiError>(Refreshed::Reused {
                     family_id: rec.family_id.clone(),
                 })
@@ -243,8 +278,17 @@ pub async fn refresh(
 /// Ends the caller's session at once: its access and refresh tokens stop working.
 pub async fn logout(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (sid, uid) = (user.session_id.clone(), user.caller.user_id.to_string());
+    let mut event = access::event_by(&user, None, "auth.logout");
+    event.subject_type = Some("session");
+    event.subject_id = Some(sid.clone());
     state
-        .db(move |conn| Ok(sessions::revoke(conn, &sid, &uid, "logout")?))
+        .db(move |conn| {
+            wangge_persistence::transaction(conn, |conn| {
+                sessions::revoke(conn, &sid, &uid, "logout")?;
+                audit::record(conn, &event)
+            })?;
+            Ok(())
+        })
         .await?;
     bus::announce_revoked(&state, &user.session_id).await;
     Ok(HttpResponse::NoContent().finish())
@@ -263,17 +307,12 @@ async fn caller_account(
         .ok_or_else(|| ApiError::unauthorized("the account no longer exists or is inactive"))
 }
 
-/// The caller's own account.
+/// The caller's own account, with the units it is assigned.
 pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let rec = caller_account(&state, &user).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": rec.id,
-        "username": rec.username,
-        "roles": rec.roles(),
-        "active": rec.active,
-        "must_change_password": rec.must_change_password,
-        "created_at": rec.created_at,
-    })))
+    let account = state
+        .db(move |conn| Ok(access::load(conn, &user)?.account))
+        .await?;
+    Ok(HttpResponse::Ok().json(super::users::user_body(&account)))
 }
 
 #[derive(Deserialize)]
@@ -333,6 +372,7 @@ pub async fn change_password(
         .map_err(|e| ApiError::internal(&e))?;
     let st = state.clone();
     let old_session = user.session_id.clone();
+    let event = access::event_by(&user, Some(&rec.username), "auth.password_changed");
     // Every session of the user ends, not just this one: a session opened with the old (or
     // one-time) password must not be refreshed into a full one afterwards.
     let (body, ended) = state
@@ -346,7 +386,7 @@ pub async fn change_password(
                 for family in &ended {
                     sessions::revoke(conn, family, &rec.id, "password_changed")?;
                 }
-                Ok(())
+                audit::record(conn, &event)
             })?;
             let rec = users::find_by_id(conn, &rec.id)?
                 .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;

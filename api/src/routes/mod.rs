@@ -1,11 +1,13 @@
 //! Routes. Every `/api/v1` route except login takes `AuthUser`, so a missing token is 401
 //! before any handler code runs.
 
+mod audit;
 mod auth;
 mod coverage;
 mod departments;
 mod meta;
 mod units;
+mod users;
 
 use crate::error::extract;
 use crate::startup::UPLOAD_LIMIT_BYTES;
@@ -47,6 +49,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::patch().to(departments::patch))
                         .route(web::delete().to(departments::delete)),
                 )
+                .service(resource("/audit").route(web::get().to(audit::list)))
+                .service(
+                    resource("/users")
+                        .route(web::get().to(users::list))
+                        .route(web::post().to(users::create)),
+                )
+                .service(
+                    resource("/users/{id}")
+                        .route(web::get().to(users::get))
+                        .route(web::patch().to(users::patch))
+                        .route(web::delete().to(users::delete)),
+                )
+                .service(
+                    resource("/users/{id}/assignments")
+                        .route(web::put().to(users::put_assignments)),
+                )
+                .service(
+                    resource("/users/{id}/password-reset")
+                        .route(web::post().to(users::reset_password)),
+                )
+                .service(resource("/units/{id}/workers").route(web::get().to(users::unit_workers)))
                 .service(
                     resource("/units")
                         .route(web::get().to(units::list))

@@ -1,0 +1,115 @@
+//! The audit log, read-only: there is no route that changes or deletes an event.
+
+use crate::access;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::startup::{AppState, StateExt};
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wangge_domain::{Action, Reach, UnitId};
+use wangge_persistence::audit::{self, AuditFilter};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    from: Option<String>,
+    to: Option<String>,
+    actor_id: Option<String>,
+    subject_id: Option<String>,
+    action: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// An RFC 3339 time, normalised to the stored form (UTC, milliseconds) so it compares as text.
+fn time(name: &str, s: &str) -> Result<String, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        })
+        .map_err(|_| {
+            ApiError::bad_request("invalid_query", format!("{name} must be an RFC 3339 time"))
+        })
+}
+
+fn uuid(name: &str, s: &str) -> Result<String, ApiError> {
+    UnitId::parse(s)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::bad_request("invalid_query", format!("{name} must be a UUID")))
+}
+
+/// Newest first. Admins and the command centre read the events about what they reach; events
+/// about no place in the grid (logins, accounts without units) only readers who reach every
+/// unit.
+pub async fn list(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let (limit, before) = super::units::paging(q.limit, q.cursor.as_deref())?;
+    let filter = AuditFilter {
+        from: q.from.as_deref().map(|t| time("from", t)).transpose()?,
+        to: q.to.as_deref().map(|t| time("to", t)).transpose()?,
+        actor_id: q
+            .actor_id
+            .as_deref()
+            .map(|s| uuid("actor_id", s))
+            .transpose()?,
+        subject_id: q
+            .subject_id
+            .as_deref()
+            .map(|s| uuid("subject_id", s))
+            .transpose()?,
+        action: q
+            .action
+            .map(|a| {
+                let ok = a.len() <= 64
+                    && a.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+                if ok {
+                    Ok(a)
+                } else {
+                    Err(ApiError::bad_request(
+                        "invalid_query",
+                        "action must be an event name like user.created",
+                    ))
+                }
+            })
+            .transpose()?,
+    };
+    let rows = state
+        .db(move |conn| {
+            let access = access::load(conn, &user)?;
+            let reach = access.scope.reach(Action::ReadAudit);
+            if reach == Reach::Nothing {
+                return Err(ApiError::forbidden(
+                    "the audit log is read by admins and the command centre",
+                ));
+            }
+            Ok(audit::list(
+                conn,
+                reach,
+                &filter,
+                before.map(|b| b.to_string()).as_deref(),
+                i64::from(limit) + 1,
+            )?)
+        })
+        .await?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let details: Value = serde_json::from_str(&r.details).unwrap_or(Value::Null);
+            let mut v = json!(r);
+            v["details"] = details;
+            v
+        })
+        .collect();
+    Ok(
+        HttpResponse::Ok().json(super::units::page_of(items, limit, |v| {
+            v["id"].as_str().unwrap_or_default().to_owned()
+        })),
+    )
+}

@@ -1,0 +1,4 @@
+DROP TABLE visits;
+DROP TABLE household_events;
+DROP TABLE residents;
+DROP TABLE households;
