@@ -153,7 +153,8 @@ impl BirthDate {
     /// # Errors
     /// Not a real date from 1900 on.
     pub fn from_parts(year: u32, month: u32, day: u32) -> Result<Self, ValidationError> {
-        let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,

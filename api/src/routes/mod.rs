@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod coverage;
 mod departments;
+mod households;
 mod meta;
 mod units;
 mod users;
@@ -50,6 +51,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(departments::delete)),
                 )
                 .service(resource("/audit").route(web::get().to(audit::list)))
+                .service(resource("/household-tags").route(web::get().to(households::tags)))
+                .service(
+                    resource("/households")
+                        .route(web::get().to(households::list))
+                        .route(web::post().to(households::create)),
+                )
+                .service(
+                    resource("/households/{id}")
+                        .route(web::get().to(households::get))
+                        .route(web::patch().to(households::patch))
+                        .route(web::delete().to(households::delete)),
+                )
+                .service(
+                    resource("/households/{id}/history").route(web::get().to(households::history)),
+                )
+                .service(
+                    resource("/households/{id}/residents")
+                        .route(web::get().to(households::list_residents))
+                        .route(web::post().to(households::create_resident)),
+                )
+                .service(
+                    resource("/households/{id}/residents/{resident_id}")
+                        .route(web::patch().to(households::patch_resident))
+                        .route(web::delete().to(households::delete_resident)),
+                )
+                .service(
+                    resource("/households/{id}/visits")
+                        .route(web::get().to(households::list_visits))
+                        .route(web::post().to(households::create_visit)),
+                )
                 .service(
                     resource("/users")
                         .route(web::get().to(users::list))
