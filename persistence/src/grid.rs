@@ -600,6 +600,8 @@ pub struct CoverageOutcome {
     pub record: CoverageRecord,
     /// Leaf cells trimmed because they lay outside the parent (with `clip_to_parent`).
     pub trimmed_leaf_cells: u64,
+    /// Households that moved to or from the unit because their cells changed hands.
+    pub households_moved: usize,
 }
 
 /// Sets a unit's coverage, checking the invariants: inside the parent (or trimmed to it with
@@ -676,12 +678,22 @@ pub fn set_coverage(
         boundary,
         updated_at: now_rfc3339(),
     };
+    let previous = load_coverage(conn, &unit.id, leaf)?;
     write_coverage(conn, &record)?;
     bump_version(conn, &unit.id)?;
     bump_generation(conn)?;
+    // Households whose cells changed hands move in the same transaction.
+    let households_moved = crate::households::follow_coverage(
+        conn,
+        &unit.id,
+        unit.parent_id.as_deref(),
+        previous.as_ref(),
+        &cov,
+    )?;
     Ok(CoverageOutcome {
         record,
         trimmed_leaf_cells: trimmed,
+        households_moved,
     })
 }
 

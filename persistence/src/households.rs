@@ -757,3 +757,68 @@ pub fn visits_of(
     }
     Ok(q.order(visits::id.desc()).limit(limit).load(conn)?)
 }
+
+/// After a unit's coverage changed from `old` to `new`, located households follow the cells:
+/// those of the unit in cells it lost go to its parent (the deepest unit covering them now,
+/// since siblings never overlap and children stay inside the unit), and those of the parent in
+/// cells it gained come to the unit. Households that staff placed with a reason stay where
+/// they are. Each move is recorded in the household's history. Runs in the caller's
+/// transaction; returns how many moved.
+///
+/// # Errors
+/// Database errors.
+pub(crate) fn follow_coverage(
+    conn: &mut AnyConnection,
+    unit_id: &str,
+    parent_id: Option<&str>,
+    old: Option<&wangge_geo::Coverage>,
+    new: &wangge_geo::Coverage,
+) -> Result<usize, StoreError> {
+    let located =
+        |conn: &mut AnyConnection, unit: &str| -> Result<Vec<(String, i64)>, StoreError> {
+            Ok(households::table
+                .filter(households::unit_id.eq(unit))
+                .filter(households::unit_reason.is_null())
+                .select((households::id, households::cell))
+                .load(conn)?)
+        };
+    let contains = |cov: &wangge_geo::Coverage, cell: i64| {
+        u64::try_from(cell)
+            .ok()
+            .and_then(|c| wangge_geo::CellIndex::try_from(c).ok())
+            .is_some_and(|c| cov.contains_cell(c))
+    };
+    let mut moves: Vec<(String, &str, &str)> = Vec::new();
+    if let Some(parent) = parent_id {
+        if old.is_some() {
+            for (id, cell) in located(conn, unit_id)? {
+                if !contains(new, cell) {
+                    moves.push((id, unit_id, parent));
+                }
+            }
+        }
+        for (id, cell) in located(conn, parent)? {
+            if contains(new, cell) && !old.is_some_and(|o| contains(o, cell)) {
+                moves.push((id, parent, unit_id));
+            }
+        }
+    }
+    let now = now_rfc3339();
+    for (id, from, to) in &moves {
+        diesel::update(households::table.find(id))
+            .set((
+                households::unit_id.eq(*to),
+                households::version.eq(households::version + 1),
+                households::updated_at.eq(&now),
+            ))
+            .execute(conn)?;
+        append_event(
+            conn,
+            id,
+            None,
+            "moved",
+            &json!({ "from_unit_id": from, "to_unit_id": to, "reason": "coverage_changed" }),
+        )?;
+    }
+    Ok(moves.len())
+}

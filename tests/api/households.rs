@@ -558,3 +558,104 @@ async fn households_are_filtered_by_tag_text_unit_and_distance() {
         .json();
     assert_eq!(tags["items"].as_array().unwrap().len(), 7);
 }
+
+#[actix_web::test]
+async fn moving_coverage_reassigns_households_in_the_same_change_with_history() {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app
+        .user(
+            "cov.staff",
+            &["community_staff"],
+            &[(id(&grid.district), true)],
+        )
+        .await;
+    // In the west subdistrict, outside the community: placed in the subdistrict itself.
+    let at = json!({ "lat": 21.6, "lng": 111.09 });
+    let h = call(
+        &app,
+        &staff,
+        Method::POST,
+        "/api/v1/households",
+        Some(json!({ "address": "边界路 1 号", "location": at })),
+    )
+    .await
+    .json();
+    assert_eq!(h["unit"]["code"], "440904001");
+    // A second one there, placed by staff with a reason: it must not move.
+    let pinned = call(
+        &app,
+        &staff,
+        Method::POST,
+        "/api/v1/households",
+        Some(json!({ "address": "边界路 2 号", "location": at, "unit_id": id(&grid.west), "unit_reason": "户籍在本街道" })),
+    )
+    .await
+    .json();
+    let path = format!("/api/v1/households/{}", h["id"].as_str().unwrap());
+
+    // The community grows over the point: the household comes to it.
+    let r = app
+        .set_polygon(
+            id(&grid.community),
+            &crate::helpers::rect(111.02, 21.52, 111.095, 21.68),
+            false,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["households_moved"], 1);
+    let now = call(&app, &staff, Method::GET, &path, None).await.json();
+    assert_eq!(now["unit"]["code"], "440904001001");
+    let p = call(
+        &app,
+        &staff,
+        Method::GET,
+        &format!("/api/v1/households/{}", pinned["id"].as_str().unwrap()),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(
+        p["unit"]["code"], "440904001",
+        "placed by staff with a reason: stays"
+    );
+
+    // And shrinks back: it returns to the subdistrict.
+    let r = app
+        .set_polygon(
+            id(&grid.community),
+            &crate::helpers::rect(111.02, 21.52, 111.08, 21.68),
+            false,
+        )
+        .await;
+    assert_eq!(r.json()["households_moved"], 1);
+    let history = call(&app, &staff, Method::GET, &format!("{path}/history"), None)
+        .await
+        .json();
+    let moves: Vec<(&str, &str)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "moved")
+        .map(|e| {
+            (
+                e["details"]["reason"].as_str().unwrap(),
+                e["details"]["to_unit_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("coverage_changed", id(&grid.community)),
+            ("coverage_changed", id(&grid.west))
+        ]
+    );
+    assert!(
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] != "moved" || e["actor_id"].is_null())
+    );
+}

@@ -181,6 +181,7 @@ pub async fn put(
         u8::from(leaf),
     );
     body["trimmed_leaf_cells"] = json!(outcome.trimmed_leaf_cells);
+    body["households_moved"] = json!(outcome.households_moved);
     // The unit's new version, for the next If-Match.
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{version}\"")))
