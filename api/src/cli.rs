@@ -153,12 +153,22 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
                     "the database already holds units; the demo loads into an empty grid".into(),
                 ));
             }
+            let pii =
+                crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
             let report = demo::seed(
                 &mut conn,
                 s.leaf,
                 std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                &pii,
+                s.demo_households,
             )?;
-            println!("loaded the Dianbai demo: {} units", report.created);
+            println!(
+                "loaded the Dianbai demo: {} units, {} households, {} residents, {} workers",
+                report.units.created,
+                report.people.households,
+                report.people.residents,
+                report.people.workers
+            );
             Ok(())
         }
         Command::User {

@@ -62,6 +62,9 @@ pub struct Settings {
     /// `WANGGE_SEED_DEMO`: load the Dianbai demo into an empty database. Default: true on the
     /// embedded SQLite default, false on PostgreSQL.
     pub seed_demo: bool,
+    /// `WANGGE_DEMO_HOUSEHOLDS`: how many synthetic households the demo seeds, default
+    /// 200,000 (Dianbai's real scale).
+    pub demo_households: usize,
     /// `WANGGE_DB_POOL_SIZE`, default 8.
     pub pool_size: u32,
     /// `WANGGE_ACCESS_TOKEN_TTL_S`, default 900 (15 minutes).
@@ -128,6 +131,7 @@ impl Settings {
             data_dir,
             leaf,
             seed_demo: parse_var("WANGGE_SEED_DEMO", embedded)?,
+            demo_households: parse_var("WANGGE_DEMO_HOUSEHOLDS", crate::demo_people::HOUSEHOLDS)?,
             pool_size: parse_var("WANGGE_DB_POOL_SIZE", 8)?,
             access_token_ttl_s: parse_var("WANGGE_ACCESS_TOKEN_TTL_S", 900)?,
             refresh_token_ttl_s: parse_var("WANGGE_REFRESH_TOKEN_TTL_S", 1_209_600)?,

@@ -5,6 +5,7 @@
 //! polygons exist below district level, so towns, villages and groups are partitions of the
 //! district's cells around spread seed points, not real boundaries.
 
+use crate::demo_people::{PeopleReport, PlaceUnit};
 use serde::Deserialize;
 use wangge_domain::{Level, UnitCode, UnitName};
 use wangge_geo::{Coverage, Resolution};
@@ -232,9 +233,21 @@ pub fn seed(
     conn: &mut AnyConnection,
     leaf: Resolution,
     progress_bar: bool,
-) -> Result<ImportReport, DemoError> {
+    pii: &crate::pii::PiiKeys,
+    households: usize,
+) -> Result<DemoReport, DemoError> {
     let items = build(leaf)?;
     let total = items.len();
+    // People are placed in the groups' coverage; keep it before the import consumes the items.
+    let places = |level: Level| -> Vec<(String, Coverage)> {
+        items
+            .iter()
+            .filter(|i| i.level == level)
+            .filter_map(|i| Some((i.code.as_str().to_owned(), i.coverage.clone()?)))
+            .collect()
+    };
+    let household_groups = places(Level::HouseholdGroup);
+    let resident_groups = places(Level::ResidentGroup);
     // On a terminal a bar; in the server's log, a line every 2,000 units.
     let bar = progress_bar.then(|| crate::cli::progress_bar(total as u64, "storing"));
     let mut last_logged = 0;
@@ -242,19 +255,68 @@ pub fn seed(
         for (code, name) in DEPARTMENTS {
             wangge_persistence::departments::create(conn, code, name)?;
         }
-        grid::import_units(conn, items.into(), false, leaf, |n| {
+        let units = grid::import_units(conn, items.into(), false, leaf, |n| {
             if let Some(b) = &bar {
                 b.set_position(n as u64);
             } else if n - last_logged >= 2000 || n == total {
                 last_logged = n;
                 tracing::info!(demo.stored = n, demo.total = total, "seeding");
             }
-        })
+        })?;
+        let ids: std::collections::HashMap<String, String> = grid::all_units(conn)?
+            .into_iter()
+            .map(|u| (u.code, u.id))
+            .collect();
+        let with_ids = |v: Vec<(String, Coverage)>| -> Vec<PlaceUnit> {
+            v.into_iter()
+                .filter_map(|(code, coverage)| {
+                    Some(PlaceUnit {
+                        id: ids.get(&code)?.clone(),
+                        code,
+                        coverage,
+                    })
+                })
+                .collect()
+        };
+        let people_bar =
+            progress_bar.then(|| crate::cli::progress_bar(households as u64, "people"));
+        let mut last = 0;
+        let people = crate::demo_people::seed(
+            conn,
+            pii,
+            leaf,
+            &with_ids(household_groups),
+            &with_ids(resident_groups),
+            households,
+            |n| {
+                if let Some(b) = &people_bar {
+                    b.set_position(n as u64);
+                } else if n - last >= 20_000 || n == households {
+                    last = n;
+                    tracing::info!(
+                        demo.households = n,
+                        demo.total = households,
+                        "seeding people"
+                    );
+                }
+            },
+        )?;
+        if let Some(b) = people_bar {
+            b.finish_and_clear();
+        }
+        Ok(DemoReport { units, people })
     })?;
     if let Some(b) = bar {
         b.finish_with_message("stored units");
     }
     Ok(report)
+}
+
+/// What the demo loaded.
+#[derive(Debug)]
+pub struct DemoReport {
+    pub units: ImportReport,
+    pub people: PeopleReport,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod demo_people;
 pub mod error;
 pub mod grid_io;
 pub mod locate;

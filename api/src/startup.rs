@@ -140,52 +140,124 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartupError> {
     Ok(pool)
 }
 
-/// On an empty database of the embedded default: load the Dianbai demo and create the demo
-/// administrator, printing its one-time password once.
-fn bootstrap(settings: &Settings, pool: &Pool) -> Result<(), StartupError> {
+/// On an empty database of the embedded default: load the Dianbai demo (grid, departments,
+/// households, workers) and create the demo administrator and one account per field role,
+/// printing their one-time passwords once.
+fn bootstrap(
+    settings: &Settings,
+    pool: &Pool,
+    pii: &crate::pii::PiiKeys,
+) -> Result<(), StartupError> {
+    let seed_err = |e: &dyn std::fmt::Display| StartupError::Seed(e.to_string());
     let mut conn = pool
         .get()
         .map_err(|e| StartupError::Database(e.to_string()))?;
-    let empty = grid::count_units(&mut conn).map_err(|e| StartupError::Seed(e.to_string()))? == 0;
+    let empty = grid::count_units(&mut conn).map_err(|e| seed_err(&e))? == 0;
+    // Counted before the demo adds its workers.
+    let no_users = users::count_users(&mut conn).map_err(|e| seed_err(&e))? == 0;
     if settings.seed_demo && empty {
         tracing::info!(
-            "empty database: loading the Dianbai District demo (synthetic grids below the district)"
+            demo.households = settings.demo_households,
+            "empty database: loading the Dianbai District demo (synthetic grids, households and workers below the district)"
         );
-        let report = demo::seed(&mut conn, settings.leaf, false)
-            .map_err(|e| StartupError::Seed(e.to_string()))?;
-        tracing::info!(demo.units = report.created, "demo loaded");
-    }
-    let no_users =
-        users::count_users(&mut conn).map_err(|e| StartupError::Seed(e.to_string()))? == 0;
-    if settings.seed_demo && no_users {
-        let password = auth::one_time_password();
-        let hash =
-            auth::hash_password(&password).map_err(|e| StartupError::Other(e.to_string()))?;
-        let name = Username::parse("admin").map_err(|e| StartupError::Other(e.to_string()))?;
-        // A one-time password: the first login must replace it. The first administrator
-        // reaches every unit: nobody else could grant it anything.
-        users::create_user(
+        let report = demo::seed(
             &mut conn,
-            &users::NewUser {
-                username: &name,
-                password_hash: &hash,
-                roles: &[Role::Admin],
-                must_change_password: true,
-                display_name: "Demo administrator",
-                phone: None,
-                department_id: None,
-                all_units: true,
-            },
+            settings.leaf,
+            false,
+            pii,
+            settings.demo_households,
         )
-        .map_err(|e| StartupError::Seed(e.to_string()))?;
-        // Shown once, as self-hosted tools do, so a newcomer can log in at once.
-        tracing::warn!(
-            user.name = "admin",
-            user.one_time_password = %password,
-            "created the demo administrator; this password is shown only now"
+        .map_err(|e| seed_err(&e))?;
+        tracing::info!(
+            demo.units = report.units.created,
+            demo.households = report.people.households,
+            demo.residents = report.people.residents,
+            demo.workers = report.people.workers,
+            "demo loaded"
         );
+    }
+    if settings.seed_demo && no_users {
+        for (name, roles, all_units, unit) in demo_accounts(&mut conn).map_err(|e| seed_err(&e))? {
+            let password = auth::one_time_password();
+            let hash =
+                auth::hash_password(&password).map_err(|e| StartupError::Other(e.to_string()))?;
+            let username = Username::parse(name).map_err(|e| StartupError::Other(e.to_string()))?;
+            let rec = users::create_user(
+                &mut conn,
+                &users::NewUser {
+                    username: &username,
+                    password_hash: &hash,
+                    roles,
+                    // A one-time password: the first login must replace it.
+                    must_change_password: true,
+                    display_name: name,
+                    phone: None,
+                    department_id: None,
+                    all_units,
+                },
+            )
+            .map_err(|e| seed_err(&e))?;
+            if let Some((unit_id, capture)) = unit {
+                users::insert_assignments(&mut conn, &rec.id, &[(unit_id, capture)])
+                    .map_err(|e| seed_err(&e))?;
+            }
+            // Shown once, as self-hosted tools do, so a newcomer can log in at once.
+            tracing::warn!(
+                user.name = name,
+                user.one_time_password = %password,
+                "created a demo account; this password is shown only now"
+            );
+        }
     }
     Ok(())
+}
+
+/// A demo account: name, roles, reaches every unit, and its unit assignment (id, capture).
+type DemoAccount = (&'static str, &'static [Role], bool, Option<(String, bool)>);
+
+/// The administrator (reaching every unit, as the first account must), and when the demo grid
+/// is there, one account per field role around its first resident group, so that every part
+/// of the API can be tried at once.
+fn demo_accounts(
+    conn: &mut wangge_persistence::AnyConnection,
+) -> Result<Vec<DemoAccount>, wangge_persistence::StoreError> {
+    let mut out: Vec<DemoAccount> = vec![("admin", &[Role::Admin], true, None)];
+    let filter = grid::UnitFilter {
+        level: Some(wangge_domain::Level::HouseholdGroup),
+        ..grid::UnitFilter::default()
+    };
+    let Some(group) = grid::list_units(conn, &filter, None, 1)?.into_iter().next() else {
+        return Ok(out);
+    };
+    // The household group's chain: [district, subdistrict, community, resident group, group].
+    let ids: Vec<String> = group.path_ids().into_iter().map(str::to_owned).collect();
+    if let [district, _, community, resident_group, household_group] = ids.as_slice() {
+        out.push((
+            "demo.worker",
+            &[Role::GridWorker],
+            false,
+            Some((resident_group.clone(), true)),
+        ));
+        out.push((
+            "demo.leader",
+            &[Role::GroupLeader],
+            false,
+            Some((household_group.clone(), true)),
+        ));
+        out.push((
+            "demo.staff",
+            &[Role::CommunityStaff],
+            false,
+            Some((community.clone(), true)),
+        ));
+        out.push((
+            "demo.centre",
+            &[Role::CommandCentre],
+            false,
+            Some((district.clone(), false)),
+        ));
+    }
+    Ok(out)
 }
 
 pub struct Application {
@@ -200,12 +272,12 @@ impl Application {
     /// Any start-up failure, with its cause.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let secret = settings.resolve_jwt_secret()?;
-        let pii = crate::pii::PiiKeys::from_settings(&settings)?;
         let s = settings.clone();
-        let pool = web::block(move || {
+        let (pool, pii) = web::block(move || {
+            let pii = crate::pii::PiiKeys::from_settings(&s)?;
             let pool = open_database(&s)?;
-            bootstrap(&s, &pool)?;
-            Ok::<_, StartupError>(pool)
+            bootstrap(&s, &pool, &pii)?;
+            Ok::<_, StartupError>((pool, pii))
         })
         .await
         .map_err(|e| StartupError::Other(e.to_string()))??;

@@ -557,12 +557,26 @@ pub fn insert_residents(
     rows: &[NewResident<'_>],
 ) -> Result<(), StoreError> {
     let now = now_rfc3339();
-    for r in rows {
-        if let Some(s) = r.id_card {
-            duplicate_id_card(conn, &s.hash, None)?;
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
     for chunk in rows.chunks(500) {
+        // One query per chunk finds numbers registered already; the set finds repeats within
+        // the input.
+        let hashes: Vec<&str> = chunk
+            .iter()
+            .filter_map(|r| r.id_card.map(|s| s.hash.as_str()))
+            .collect();
+        let repeated = hashes.iter().any(|h| !seen.insert(*h));
+        let registered: i64 = residents::table
+            .filter(residents::id_card_hash.eq_any(&hashes))
+            .count()
+            .get_result(conn)?;
+        if repeated || registered > 0 {
+            return Err(StoreError::Conflict {
+                code: "duplicate_id_card",
+                message: "a resident with this identity-card number is registered already".into(),
+                details: Value::Null,
+            });
+        }
         let values: Vec<_> = chunk
             .iter()
             .map(|r| {

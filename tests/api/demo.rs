@@ -73,4 +73,79 @@ async fn the_demo_has_the_real_scale_and_every_point_locates_to_a_household_grou
     ] {
         assert!(codes.contains(&code), "{code} missing");
     }
+
+    // People: the households are spread over the household groups, each placed where locate
+    // puts its point; residents carry valid (synthetic) identity numbers; workers serve the
+    // resident groups.
+    let district_id = {
+        let d = app.get("/api/v1/units?level=1").await.json();
+        d["items"][0]["id"].as_str().unwrap().to_owned()
+    };
+    let (_, centre) = app
+        .user(
+            "demo.test.centre",
+            &["command_centre"],
+            &[(&district_id, false)],
+        )
+        .await;
+    let mut households = Vec::new();
+    let mut path = "/api/v1/households?limit=500".to_owned();
+    loop {
+        let page = app.get_as(&centre, &path).await.json();
+        households.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/households?limit=500&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(households.len(), 3_000);
+    for h in households.iter().step_by(60) {
+        let r = app
+            .locate(
+                h["location"]["lat"].as_f64().unwrap(),
+                h["location"]["lng"].as_f64().unwrap(),
+                "wgs84",
+            )
+            .await;
+        assert_eq!(r.json()["units"][0]["id"], h["unit"]["id"], "{h}");
+        assert!(
+            h["address"].as_str().unwrap().ends_with("（演示）"),
+            "clearly synthetic"
+        );
+    }
+    let hid = households[0]["id"].as_str().unwrap();
+    let residents = app
+        .get_as(
+            &centre,
+            &format!("/api/v1/households/{hid}/residents?reveal=true"),
+        )
+        .await
+        .json();
+    let members = residents["items"].as_array().unwrap();
+    assert!((1..=5).contains(&members.len()));
+    for m in members {
+        let number = m["id_card"].as_str().unwrap();
+        assert!(
+            wangge_domain::IdCardNumber::parse(number).is_ok(),
+            "{number}"
+        );
+        assert!(
+            m["name"].as_str().unwrap().contains('某'),
+            "clearly fake names"
+        );
+    }
+    let unit = households[0]["unit"]["id"].as_str().unwrap();
+    let workers = app
+        .get_as(&centre, &format!("/api/v1/units/{unit}/workers"))
+        .await
+        .json();
+    let grid_workers = workers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["username"].as_str().unwrap().starts_with("gw") && w["inherited"] == true)
+        .count();
+    assert!((2..=3).contains(&grid_workers), "{workers}");
+    let all_workers = app.get("/api/v1/users?role=grid_worker&limit=1").await;
+    assert_eq!(all_workers.status, 200);
 }

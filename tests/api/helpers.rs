@@ -30,6 +30,8 @@ pub const WORKER_PASSWORD: &str = "Battery-Staple-42";
 pub struct Options {
     pub leaf: Resolution,
     pub seed_demo: bool,
+    /// Households the demo seeds (small in tests: the full 200,000 is for the binary).
+    pub demo_households: usize,
     pub locate_poll_s: u64,
     pub rate_limit_per_min: u32,
     pub access_token_ttl_s: u64,
@@ -40,6 +42,7 @@ impl Default for Options {
         Self {
             leaf: Resolution::Nine,
             seed_demo: false,
+            demo_households: 3_000,
             locate_poll_s: 3600,
             rate_limit_per_min: 0,
             access_token_ttl_s: 900,
@@ -127,6 +130,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         data_dir: data_dir.to_path_buf(),
         leaf: opts.leaf,
         seed_demo: opts.seed_demo,
+        demo_households: opts.demo_households,
         pool_size: 4,
         access_token_ttl_s: opts.access_token_ttl_s,
         refresh_token_ttl_s: 3600,
