@@ -41,6 +41,22 @@ enum Command {
         #[command(subcommand)]
         action: GridAction,
     },
+    /// Bulk household registry work.
+    Households {
+        #[command(subcommand)]
+        action: HouseholdAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum HouseholdAction {
+    /// Import households and residents from CSV or NDJSON (all or nothing; every rejected row
+    /// is reported). The format follows the extension (.csv, .ndjson/.jsonl) or --format.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_parser = ["csv", "ndjson"])]
+        format: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +215,9 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         Command::Grid {
             action: GridAction::Export { root, output },
         } => export(root.as_deref(), output.as_deref()),
+        Command::Households {
+            action: HouseholdAction::Import { file, format },
+        } => import_households(&file, format.as_deref()),
     }
 }
 
@@ -303,6 +322,72 @@ fn import(file: &std::path::Path, clip: bool) -> Result<(), CliError> {
     println!(
         "imported {} units ({} with coverage, {} leaf cells trimmed)",
         report.created, report.with_coverage, report.trimmed_leaf_cells
+    );
+    Ok(())
+}
+
+fn import_households(file: &std::path::Path, format: Option<&str>) -> Result<(), CliError> {
+    use crate::household_io::{self, Format};
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    let format = match format.unwrap_or(ext) {
+        "csv" => Format::Csv,
+        "ndjson" | "jsonl" => Format::Ndjson,
+        _ => {
+            return Err(CliError::Usage(
+                "name the format: --format csv or --format ndjson".into(),
+            ));
+        }
+    };
+    let s = settings()?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let report_rows = |rows: Vec<household_io::RowProblem>| {
+        for r in &rows {
+            eprintln!(
+                "  line {}{}{}: {}",
+                r.line,
+                r.household_ref
+                    .as_deref()
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default(),
+                r.field
+                    .as_deref()
+                    .map(|f| format!(" {f}"))
+                    .unwrap_or_default(),
+                r.problem
+            );
+        }
+        CliError::Usage(format!(
+            "{} row(s) rejected; nothing was written",
+            rows.len()
+        ))
+    };
+    let parsed = household_io::parse(&bytes, format, s.leaf).map_err(report_rows)?;
+    let pii = crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
+    let pool = startup::open_database(&s)?;
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let locator = crate::locate::Locator::new(s.leaf);
+    locator.refresh(&mut conn)?;
+    let snap = locator.snapshot();
+    let locate = |lon: f64, lat: f64| {
+        let ll = wangge_geo::LatLng::new(lat, lon).ok()?;
+        snap.locate(ll)
+            .and_then(|(_, chain)| chain.first().map(|u| u.id.clone()))
+    };
+    let bar = progress_bar(parsed.len() as u64, "storing");
+    let outcome = wangge_persistence::transaction(&mut conn, |conn| {
+        household_io::store(conn, parsed, None, &locate, &pii, None, |n| {
+            bar.set_position(n as u64)
+        })
+    })?;
+    bar.finish_and_clear();
+    let summary = outcome.map_err(report_rows)?;
+    println!(
+        "imported {} households with {} residents",
+        summary.households, summary.residents
     );
     Ok(())
 }

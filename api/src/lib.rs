@@ -9,6 +9,7 @@ pub mod demo;
 pub mod demo_people;
 pub mod error;
 pub mod grid_io;
+pub mod household_io;
 pub mod locate;
 pub mod metrics;
 pub mod pii;

@@ -274,6 +274,57 @@ pub fn append_event(
     Ok(())
 }
 
+/// Appends the same kind of event to many households' histories (imports), one statement per
+/// chunk.
+///
+/// # Errors
+/// Database errors.
+pub fn insert_events(
+    conn: &mut AnyConnection,
+    events: &[(&str, Option<&str>, &str)],
+    details: &Value,
+) -> Result<(), StoreError> {
+    let now = now_rfc3339();
+    let details = details.to_string();
+    for chunk in events.chunks(500) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(household_id, actor_id, kind)| {
+                (
+                    household_events::id.eq(uuid_v7()),
+                    household_events::household_id.eq(*household_id),
+                    household_events::at.eq(&now),
+                    household_events::actor_id.eq(*actor_id),
+                    household_events::kind.eq(*kind),
+                    household_events::details.eq(&details),
+                )
+            })
+            .collect();
+        on_backend!(conn, |c| diesel::insert_into(household_events::table)
+            .values(values)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Which of these identity-number hashes are registered already.
+///
+/// # Errors
+/// Database errors.
+pub fn registered_id_card_hashes(
+    conn: &mut AnyConnection,
+    hashes: &[&str],
+) -> Result<Vec<String>, StoreError> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<Option<String>> = residents::table
+        .filter(residents::id_card_hash.eq_any(hashes))
+        .select(residents::id_card_hash)
+        .load(conn)?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// Inserts a household and its `created` event.
 ///
 /// # Errors

@@ -10,6 +10,7 @@ mod demo;
 mod departments;
 mod health;
 mod helpers;
+mod household_import;
 mod households;
 mod import_export;
 mod locate;

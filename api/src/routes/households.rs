@@ -1109,3 +1109,105 @@ pub async fn tags(_user: AuthUser) -> HttpResponse {
         .collect();
     HttpResponse::Ok().json(json!({ "items": items }))
 }
+
+/// Bulk import (CSV or NDJSON, by `Content-Type`): every row validated and placed; all stored
+/// in one transaction, or nothing with a report of every rejected row.
+pub async fn import(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use crate::household_io::{self, Format};
+    use futures_util::StreamExt as _;
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let format = match mime.as_str() {
+        "text/csv" => Format::Csv,
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Format::Ndjson,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send text/csv or application/x-ndjson",
+            ));
+        }
+    };
+    // Read by hand so that an oversized file gets the same problem+json as everything else.
+    let mut body = web::BytesMut::new();
+    let mut payload = payload;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        if body.len() + chunk.len() > IMPORT_LIMIT_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "an import may be at most {} MiB; split the file",
+                    IMPORT_LIMIT_BYTES >> 20
+                ),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let leaf = state.settings.leaf;
+    let parsed = web::block(move || household_io::parse(&body, format, leaf))
+        .await?
+        .map_err(rows_rejected)?;
+    let st = state.clone();
+    let summary = state
+        .db(move |conn| {
+            let access = access::load(conn, &user)?;
+            if access.scope.reach(Action::WriteHousehold) == Reach::Nothing {
+                return Err(ApiError::forbidden(
+                    "importing households needs a role that registers them and assigned units",
+                ));
+            }
+            let snap = st.locator.snapshot();
+            let locate = |lon: f64, lat: f64| {
+                let ll = wangge_geo::LatLng::new(lat, lon).ok()?;
+                snap.locate(ll)
+                    .and_then(|(_, chain)| chain.first().map(|u| u.id.clone()))
+            };
+            let actor = access.account.user.id.clone();
+            let outcome = wangge_persistence::transaction(conn, |conn| {
+                let outcome = household_io::store(
+                    conn,
+                    parsed,
+                    Some(&access.scope),
+                    &locate,
+                    &st.pii,
+                    Some(&actor),
+                    |_| {},
+                )?;
+                if let Ok(s) = &outcome {
+                    let mut e = access.event(&user, "households.imported");
+                    e.subject_type = Some("household");
+                    e.unit_path = access.scope.assigned_paths().first().cloned();
+                    e.details = json!({ "households": s.households, "residents": s.residents });
+                    access::record(conn, &e)?;
+                }
+                Ok(outcome)
+            })?;
+            outcome.map_err(rows_rejected)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(summary))
+}
+
+/// Household imports: 250,000 rows of CSV are about 40 MB.
+pub const IMPORT_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+/// 422 with every rejected row.
+fn rows_rejected(rows: Vec<crate::household_io::RowProblem>) -> ApiError {
+    ApiError::unprocessable(
+        "rows_rejected",
+        format!("{} row(s) were rejected; nothing was written", rows.len()),
+    )
+    .with(json!({ "rows": rows }))
+}

@@ -5,7 +5,7 @@ mod audit;
 mod auth;
 mod coverage;
 mod departments;
-mod households;
+pub(crate) mod households;
 mod meta;
 mod units;
 mod users;
@@ -57,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(households::list))
                         .route(web::post().to(households::create)),
                 )
+                .service(resource("/households/import").route(web::post().to(households::import)))
                 .service(
                     resource("/households/{id}")
                         .route(web::get().to(households::get))
