@@ -4,7 +4,7 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use wangge_domain::{Action, Scope};
+use wangge_domain::{Action, Reach, Scope};
 use wangge_persistence::AnyConnection;
 use wangge_persistence::audit::{self, NewAuditEvent};
 use wangge_persistence::users::{self, UserWithUnits};
@@ -62,6 +62,32 @@ impl Access {
             )))
         } else {
             Err(ApiError::not_found(format!("{what} not found")))
+        }
+    }
+
+    /// 403 unless the caller may change the grid at the unit with `unit_path`; `None` is the
+    /// top of the grid (a new district, departments, whole-grid imports), where only
+    /// administrators who reach every unit work. The grid itself is readable by every role,
+    /// so refusing with 403 hides nothing.
+    ///
+    /// # Errors
+    /// 403 as described.
+    pub fn require_grid_write(&self, unit_path: Option<&str>) -> Result<(), ApiError> {
+        let reach = self.scope.reach(Action::ManageGrid);
+        let ok = match unit_path {
+            None => reach == Reach::Everything,
+            Some(p) => reach.contains(p),
+        };
+        if ok {
+            Ok(())
+        } else if unit_path.is_none() {
+            Err(ApiError::forbidden(
+                "this change concerns the whole grid: it needs an administrator who reaches every unit",
+            ))
+        } else {
+            Err(ApiError::forbidden(
+                "changing the grid here needs the admin role with capture scope over the unit",
+            ))
         }
     }
 

@@ -201,18 +201,6 @@ pub struct AuthUser {
 
 impl AuthUser {
     /// # Errors
-    /// 403 unless the caller may manage the grid.
-    pub fn require_grid_admin(&self) -> Result<(), ApiError> {
-        if self.caller.may_manage_grid() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "changing the grid needs the admin role",
-            ))
-        }
-    }
-
-    /// # Errors
     /// 403 unless the caller may read the grid.
     pub fn require_grid_reader(&self) -> Result<(), ApiError> {
         if self.caller.may_read_grid() {

@@ -4,8 +4,7 @@ use crate::unit::ValidationError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Roles a user may hold (see docs/domain.md). Issue 2 grants access by `admin` only; the
-/// scoped roles arrive with the scope mechanism.
+/// Roles a user may hold (see docs/domain.md). What each may do is decided in `scope`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -70,15 +69,8 @@ impl Caller {
         self.roles.contains(&role)
     }
 
-    /// May change the grid itself (units, coverage, imports). Admins only, until scoped roles
-    /// arrive.
-    #[must_use]
-    pub fn may_manage_grid(&self) -> bool {
-        self.has_role(Role::Admin)
-    }
-
-    /// May read the grid. Every authenticated role reads the grid for now; scope filtering
-    /// narrows this with the scope mechanism.
+    /// May read the grid: every role does (the map of units is administrative information,
+    /// not personal data). Changes to the grid are asked of the scope (`Action::ManageGrid`).
     #[must_use]
     pub fn may_read_grid(&self) -> bool {
         !self.roles.is_empty()
@@ -188,17 +180,16 @@ mod tests {
     }
 
     #[test]
-    fn only_admins_manage_the_grid() {
-        let admin = Caller {
-            user_id: Uuid::nil(),
-            roles: vec![Role::Admin],
-        };
+    fn every_role_reads_the_grid() {
         let worker = Caller {
             user_id: Uuid::nil(),
             roles: vec![Role::GridWorker],
         };
-        assert!(admin.may_manage_grid());
-        assert!(!worker.may_manage_grid());
+        let nobody = Caller {
+            user_id: Uuid::nil(),
+            roles: vec![],
+        };
         assert!(worker.may_read_grid());
+        assert!(!nobody.may_read_grid());
     }
 }

@@ -35,6 +35,9 @@ pub enum Action {
     ReadAudit,
     /// See who works a unit.
     ReadUnitWorkers,
+    /// Create, change or delete units and their coverage (at the top of the grid, and for
+    /// departments and whole-grid imports, only with a reach of every unit).
+    ManageGrid,
 }
 
 impl Action {
@@ -48,6 +51,7 @@ impl Action {
                 | Self::DeleteHousehold
                 | Self::RecordVisit
                 | Self::ManageUser
+                | Self::ManageGrid
         )
     }
 
@@ -80,7 +84,7 @@ impl Action {
                 CommandCentre,
             ],
             Self::RecordVisit => &[GridWorker, GroupLeader, CommunityStaff],
-            Self::ReadUser | Self::ManageUser => &[Admin],
+            Self::ReadUser | Self::ManageUser | Self::ManageGrid => &[Admin],
             Self::ReadAudit => &[Admin, CommandCentre],
             Self::ReadUnitWorkers => &[
                 Admin,
@@ -292,6 +296,18 @@ mod tests {
         assert!(leader.permits(Action::ReadHousehold, WEST_GROUP));
         assert!(!leader.permits(Action::RevealPersonalData, WEST_GROUP));
         assert!(!leader.permits(Action::DeleteHousehold, WEST_GROUP));
+    }
+
+    #[test]
+    fn grid_changes_need_an_admin_with_capture_scope() {
+        let west_admin = user(1, &[Role::Admin], false, &[(WEST, true)]);
+        assert!(west_admin.permits(Action::ManageGrid, WEST_GROUP));
+        assert!(!west_admin.permits(Action::ManageGrid, EAST));
+        assert_ne!(west_admin.reach(Action::ManageGrid), Reach::Everything);
+        let viewer = user(2, &[Role::Admin], false, &[(DISTRICT, false)]);
+        assert!(!viewer.permits(Action::ManageGrid, WEST));
+        let staff = user(3, &[Role::CommunityStaff], false, &[(DISTRICT, true)]);
+        assert!(!staff.permits(Action::ManageGrid, WEST));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod authz_matrix;
 mod bad_input;
 mod concurrency;
 mod contract;

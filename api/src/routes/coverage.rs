@@ -135,9 +135,15 @@ pub async fn put(
     req: HttpRequest,
     body: web::Json<PutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
     let id = parse_id(&id)?;
     let expected = if_match(&req)?;
+    // Rights first: tiling a polygon is the expensive part.
+    state
+        .db(move |conn| {
+            let access = crate::access::load(conn, &user)?;
+            access.require_grid_write(Some(&grid::get_unit(conn, id)?.path))
+        })
+        .await?;
     let clip = query.clip_to_parent.unwrap_or(false);
     let leaf = state.settings.leaf;
     let PutBody { cells, geometry } = body.into_inner();
@@ -194,7 +200,9 @@ pub async fn import(
     query: web::Query<ClipQuery>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
+    state
+        .db(move |conn| crate::access::load(conn, &user)?.require_grid_write(None))
+        .await?;
     let clip = query.clip_to_parent.unwrap_or(false);
     let leaf = state.settings.leaf;
     let doc = body.into_inner();

@@ -61,7 +61,9 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
+    state
+        .db(move |conn| crate::access::load(conn, &user)?.require_grid_write(None))
+        .await?;
     let code = DepartmentCode::parse(&body.code)?;
     let name = UnitName::parse(&body.name)?;
     let d = state
@@ -102,7 +104,9 @@ pub async fn patch(
     req: HttpRequest,
     body: web::Json<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
+    state
+        .db(move |conn| crate::access::load(conn, &user)?.require_grid_write(None))
+        .await?;
     let id = parse_id(&id)?;
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -136,7 +140,9 @@ pub async fn delete(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
+    state
+        .db(move |conn| crate::access::load(conn, &user)?.require_grid_write(None))
+        .await?;
     let id = parse_id(&id)?;
     let expected = if_match(&req)?;
     state

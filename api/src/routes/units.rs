@@ -195,7 +195,6 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
     let b = body.into_inner();
     let new = NewUnit {
         code: UnitCode::parse(&b.code)?,
@@ -205,6 +204,15 @@ pub async fn create(
     };
     let unit = state
         .db(move |conn| {
+            let access = crate::access::load(conn, &user)?;
+            let parent_path = match new.parent_id {
+                // An unknown parent is the store's validation error, after the right check.
+                Some(p) => grid::get_unit(conn, p).ok().map(|u| u.path),
+                None => None,
+            };
+            if new.parent_id.is_none() || parent_path.is_some() {
+                access.require_grid_write(parent_path.as_deref())?;
+            }
             Ok(wangge_persistence::transaction(conn, |conn| {
                 grid::create_unit(conn, &new)
             })?)
@@ -261,7 +269,6 @@ pub async fn patch(
     req: HttpRequest,
     body: web::Json<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
     let id = parse_id(&id)?;
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -279,6 +286,14 @@ pub async fn patch(
     let leaf = state.settings.leaf;
     let unit = state
         .db(move |conn| {
+            let access = crate::access::load(conn, &user)?;
+            access.require_grid_write(Some(&grid::get_unit(conn, id)?.path))?;
+            // Moving a unit also changes its new parent's subtree.
+            if let Some(p) = patch.parent_id
+                && let Ok(parent) = grid::get_unit(conn, p)
+            {
+                access.require_grid_write(Some(&parent.path))?;
+            }
             Ok(wangge_persistence::transaction(conn, |conn| {
                 grid::update_unit(conn, id, &patch, expected, leaf)
             })?)
@@ -294,11 +309,12 @@ pub async fn delete(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    user.require_grid_admin()?;
     let id = parse_id(&id)?;
     let expected = if_match(&req)?;
     state
         .db(move |conn| {
+            let access = crate::access::load(conn, &user)?;
+            access.require_grid_write(Some(&grid::get_unit(conn, id)?.path))?;
             Ok(wangge_persistence::transaction(conn, |conn| {
                 grid::delete_unit(conn, id, expected)
             })?)
