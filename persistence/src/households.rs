@@ -4,7 +4,7 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{household_events, households, residents, units, visits};
-use crate::scoped::{ReachSql, UnitRef, reach_sql, unit_in_subtrees};
+use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
 use crate::{Sealed, check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -54,13 +54,7 @@ pub fn join_tags(tags: &[&str]) -> String {
 }
 
 /// The unit a household is in, as bodies show it and scope checks need it.
-#[derive(Debug, Clone, Queryable)]
-pub struct UnitBrief {
-    pub id: String,
-    pub code: String,
-    pub name: String,
-    pub path: String,
-}
+pub use crate::scoped::UnitBrief;
 
 /// A household with its unit.
 #[derive(Debug, Clone)]
@@ -158,18 +152,61 @@ pub fn list(
 ) -> Result<Vec<Household>, StoreError> {
     let mut out = Vec::new();
     let mut cursor = after.map(str::to_owned);
+    // Resolved once; a `near` search may read several batches with them.
+    let scope = reach_sql(conn, reach)?;
+    let under = f
+        .under_path
+        .as_ref()
+        .map(|p| subtrees_sql(conn, std::slice::from_ref(p)))
+        .transpose()?;
+    // The phone's everyday question, "my households, page by page", has no other filter: a
+    // query of fixed shape, which the connection keeps prepared (a boxed query is planned
+    // again on every call; see docs/benchmarks.md).
+    let plain = f.tag.is_none()
+        && f.text.is_none()
+        && f.id_card_hash.is_none()
+        && f.phone_hash.is_none()
+        && f.near.is_none();
+    if let (true, ReachSql::Units(units), None) = (plain, &scope, &under) {
+        let rows: Vec<HouseholdRecord> = households::table
+            .filter(households::unit_id.eq_any(scope.unit_ids()))
+            .filter(households::id.gt(after.unwrap_or_default()))
+            .select(HouseholdRecord::as_select())
+            .order(households::id.asc())
+            .limit(limit)
+            .load(conn)?;
+        // The scope's units are at hand: no query for them.
+        let by_id: std::collections::HashMap<&str, &UnitBrief> =
+            units.iter().map(|u| (u.id.as_str(), u)).collect();
+        return rows
+            .into_iter()
+            .map(|record| {
+                let unit = by_id
+                    .get(record.unit_id.as_str())
+                    .map(|u| (*u).clone())
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("household {} is outside its scope", record.id))
+                    })?;
+                Ok(Household { record, unit })
+            })
+            .collect();
+    }
+    let filters: Vec<ReachSql<households::table>> = std::iter::once(scope).chain(under).collect();
     loop {
         let mut q = households::table
-            .inner_join(units::table)
-            .select((HouseholdRecord::as_select(), UNIT_BRIEF))
+            .select(HouseholdRecord::as_select())
             .into_boxed();
-        match reach_sql(&HOUSEHOLD_UNIT, reach) {
-            ReachSql::Empty => return Ok(Vec::new()),
-            ReachSql::All => {}
-            ReachSql::Where(c) => q = q.filter(c),
-        }
-        if let Some(p) = &f.under_path {
-            q = q.filter(unit_in_subtrees(&HOUSEHOLD_UNIT, std::slice::from_ref(p)));
+        for filter in &filters {
+            match filter {
+                ReachSql::Empty => return Ok(Vec::new()),
+                ReachSql::All => {}
+                ReachSql::Units(_) => q = q.filter(households::unit_id.eq_any(filter.unit_ids())),
+                ReachSql::Subtrees(..) => {
+                    if let Some(c) = filter.condition(&HOUSEHOLD_UNIT) {
+                        q = q.filter(c);
+                    }
+                }
+            }
         }
         if let Some(t) = &f.tag {
             q = q.filter(households::tags.like(format!("%,{t},%")));
@@ -216,24 +253,45 @@ pub fn list(
         if let Some(a) = &cursor {
             q = q.filter(households::id.gt(a.clone()));
         }
-        let batch: Vec<(HouseholdRecord, UnitBrief)> =
-            q.order(households::id.asc()).limit(limit).load(conn)?;
+        let batch: Vec<HouseholdRecord> = q.order(households::id.asc()).limit(limit).load(conn)?;
         let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == limit;
-        cursor = batch.last().map(|(h, _)| h.id.clone());
-        out.extend(
-            batch
-                .into_iter()
-                .filter(|(h, _)| {
-                    f.near
-                        .is_none_or(|n| n.distance_m(h.lon, h.lat) <= n.radius_m)
-                })
-                .map(|(record, unit)| Household { record, unit }),
-        );
+        cursor = batch.last().map(|h| h.id.clone());
+        out.extend(batch.into_iter().filter(|h| {
+            f.near
+                .is_none_or(|n| n.distance_m(h.lon, h.lat) <= n.radius_m)
+        }));
         if !full || i64::try_from(out.len()).unwrap_or(i64::MAX) >= limit {
             out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            return Ok(out);
+            return with_units(conn, out);
         }
     }
+}
+
+/// Attaches each household's unit, with one query for the page's few units (joining `units`
+/// in the list query made PostgreSQL hash the whole table for every page).
+fn with_units(
+    conn: &mut AnyConnection,
+    records: Vec<HouseholdRecord>,
+) -> Result<Vec<Household>, StoreError> {
+    let mut ids: Vec<&str> = records.iter().map(|h| h.unit_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let units: std::collections::HashMap<String, UnitBrief> = units::table
+        .filter(units::id.eq_any(ids))
+        .select(UNIT_BRIEF)
+        .load::<UnitBrief>(conn)?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    records
+        .into_iter()
+        .map(|record| {
+            let unit = units.get(&record.unit_id).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("household {} names no unit", record.id))
+            })?;
+            Ok(Household { record, unit })
+        })
+        .collect()
 }
 
 /// A new household, placed already (by locate or by staff).
@@ -608,26 +666,7 @@ pub fn insert_residents(
     rows: &[NewResident<'_>],
 ) -> Result<(), StoreError> {
     let now = now_rfc3339();
-    let mut seen = std::collections::HashSet::new();
     for chunk in rows.chunks(500) {
-        // One query per chunk finds numbers registered already; the set finds repeats within
-        // the input.
-        let hashes: Vec<&str> = chunk
-            .iter()
-            .filter_map(|r| r.id_card.map(|s| s.hash.as_str()))
-            .collect();
-        let repeated = hashes.iter().any(|h| !seen.insert(*h));
-        let registered: i64 = residents::table
-            .filter(residents::id_card_hash.eq_any(&hashes))
-            .count()
-            .get_result(conn)?;
-        if repeated || registered > 0 {
-            return Err(StoreError::Conflict {
-                code: "duplicate_id_card",
-                message: "a resident with this identity-card number is registered already".into(),
-                details: Value::Null,
-            });
-        }
         let values: Vec<_> = chunk
             .iter()
             .map(|r| {
@@ -657,9 +696,20 @@ pub fn insert_residents(
                 )
             })
             .collect();
+        // The unique index finds numbers registered already or repeated in the input. (A
+        // query first would be planned against the table's statistics from before a bulk
+        // load, and scan it whole for every chunk.)
         on_backend!(conn, |c| diesel::insert_into(residents::table)
             .values(values)
-            .execute(c))?;
+            .execute(c))
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict { .. } => StoreError::Conflict {
+                code: "duplicate_id_card",
+                message: "a resident with this identity-card number is registered already".into(),
+                details: Value::Null,
+            },
+            other => other,
+        })?;
     }
     Ok(())
 }

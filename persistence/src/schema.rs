@@ -71,6 +71,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     visits
 );
 diesel::joinable!(user_assignments -> units (unit_id));
+diesel::joinable!(user_assignments -> users (user_id));
 diesel::joinable!(households -> units (unit_id));
 diesel::joinable!(residents -> households (household_id));
 

@@ -3,7 +3,7 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{departments, refresh_tokens, units, user_assignments, users, visits};
-use crate::scoped::{ReachSql, UnitRef, reach_sql, unit_in_subtrees};
+use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
 use crate::{Sealed, check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use serde_json::json;
@@ -238,10 +238,48 @@ pub fn assignments_of(
 /// # Errors
 /// Database errors.
 pub fn with_units(conn: &mut AnyConnection, id: &str) -> Result<Option<UserWithUnits>, StoreError> {
-    let Some(user) = find_by_id(conn, id)? else {
+    // One query (every request loads its caller this way): the account, left-joined to its
+    // assignments and their units.
+    type Row = (
+        UserRecord,
+        Option<(String, bool, String, String, i32, String)>,
+    );
+    let rows: Vec<Row> = users::table
+        .left_join(user_assignments::table.inner_join(units::table))
+        .filter(users::id.eq(id))
+        .select((
+            UserRecord::as_select(),
+            (
+                user_assignments::unit_id,
+                user_assignments::capture,
+                units::code,
+                units::name,
+                units::level,
+                units::path,
+            )
+                .nullable(),
+        ))
+        .order(units::code.asc())
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((user, first)) = rows.next() else {
         return Ok(None);
     };
-    let assignments = assignments_of(conn, std::slice::from_ref(&user.id))?;
+    let assignments = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, a)| a))
+        .map(
+            |(unit_id, capture, unit_code, unit_name, unit_level, unit_path)| AssignmentRow {
+                user_id: user.id.clone(),
+                unit_id,
+                capture,
+                unit_code,
+                unit_name,
+                unit_level,
+                unit_path,
+            },
+        )
+        .collect();
     Ok(Some(UserWithUnits { user, assignments }))
 }
 
@@ -298,16 +336,40 @@ pub fn list_users(
     limit: i64,
 ) -> Result<Vec<UserWithUnits>, StoreError> {
     let mut q = users::table.select(UserRecord::as_select()).into_boxed();
-    match reach_sql::<users::table>(&ASSIGNED_UNIT, reach) {
-        ReachSql::Empty => return Ok(Vec::new()),
-        ReachSql::All => {}
-        ReachSql::Where(c) => q = q.filter(c),
-    }
-    if let Some(p) = &filter.under_path {
-        q = q.filter(unit_in_subtrees::<users::table>(
-            &ASSIGNED_UNIT,
-            std::slice::from_ref(p),
-        ));
+    let under = filter
+        .under_path
+        .as_ref()
+        .map(|p| subtrees_sql::<users::table>(conn, std::slice::from_ref(p)))
+        .transpose()?;
+    for f in [Some(reach_sql::<users::table>(conn, reach)?), under]
+        .into_iter()
+        .flatten()
+    {
+        match f {
+            ReachSql::Empty => return Ok(Vec::new()),
+            ReachSql::All => {}
+            ReachSql::Units(_) => {
+                q = q.filter(
+                    users::id.eq_any(
+                        user_assignments::table
+                            .filter(
+                                user_assignments::unit_id.eq_any(
+                                    f.unit_ids()
+                                        .into_iter()
+                                        .map(str::to_owned)
+                                        .collect::<Vec<_>>(),
+                                ),
+                            )
+                            .select(user_assignments::user_id),
+                    ),
+                );
+            }
+            ReachSql::Subtrees(..) => {
+                if let Some(c) = f.condition(&ASSIGNED_UNIT) {
+                    q = q.filter(c);
+                }
+            }
+        }
     }
     if let Some(r) = filter.role {
         // Roles are stored comma-separated; no role name is a prefix of another's word.

@@ -34,22 +34,59 @@ fn parse_uuid(s: &str, what: &str) -> Result<String, ApiError> {
     })
 }
 
-/// A household as every body shows it.
-pub fn household_body(h: &Household) -> Value {
+/// A household as every body shows it. Serialised straight from the record (no value tree):
+/// a worker's list is hundreds of these.
+#[derive(serde::Serialize)]
+pub struct HouseholdBody<'a> {
+    id: &'a str,
+    unit: UnitRefBody<'a>,
+    address: &'a str,
+    location: LatLngBody,
+    cell: String,
+    unit_reason: Option<&'a str>,
+    tags: Vec<&'a str>,
+    notes: Option<&'a str>,
+    created_at: &'a str,
+    updated_at: &'a str,
+    version: i64,
+}
+
+#[derive(serde::Serialize)]
+struct UnitRefBody<'a> {
+    id: &'a str,
+    code: &'a str,
+    name: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct LatLngBody {
+    lat: f64,
+    lng: f64,
+}
+
+#[must_use]
+pub fn household_body(h: &Household) -> HouseholdBody<'_> {
     let r = &h.record;
-    json!({
-        "id": r.id,
-        "unit": { "id": h.unit.id, "code": h.unit.code, "name": h.unit.name },
-        "address": r.address,
-        "location": { "lat": r.lat, "lng": r.lon },
-        "cell": format!("{:x}", r.cell),
-        "unit_reason": r.unit_reason,
-        "tags": r.tag_names(),
-        "notes": r.notes,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-        "version": r.version,
-    })
+    HouseholdBody {
+        id: &r.id,
+        unit: UnitRefBody {
+            id: &h.unit.id,
+            code: &h.unit.code,
+            name: &h.unit.name,
+        },
+        address: &r.address,
+        location: LatLngBody {
+            lat: r.lat,
+            lng: r.lon,
+        },
+        cell: format!("{:x}", r.cell),
+        unit_reason: r.unit_reason.as_deref(),
+        tags: r.tag_names(),
+        notes: r.notes.as_deref(),
+        created_at: &r.created_at,
+        updated_at: &r.updated_at,
+        version: r.version,
+    }
 }
 
 fn with_etag(status: StatusCode, h: &Household) -> HttpResponse {
@@ -260,10 +297,22 @@ pub async fn list(
             Ok(rows)
         })
         .await?;
-    let bodies: Vec<Value> = rows.iter().map(household_body).collect();
-    Ok(HttpResponse::Ok().json(page_of(bodies, limit, |h| {
-        h["id"].as_str().unwrap_or_default().to_owned()
-    })))
+    let more = rows.len() > limit as usize;
+    let shown = &rows[..rows.len().min(limit as usize)];
+    let next_cursor = if more {
+        shown.last().map(|h| h.record.id.as_str())
+    } else {
+        None
+    };
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        items: Vec<HouseholdBody<'a>>,
+        next_cursor: Option<&'a str>,
+    }
+    Ok(HttpResponse::Ok().json(Page {
+        items: shown.iter().map(household_body).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Deserialize)]
