@@ -139,6 +139,20 @@ pub fn delete(
 ) -> Result<(), StoreError> {
     let current = get(conn, id)?;
     check_version(current.version, expected_version)?;
+    let bound: i64 = crate::schema::users::table
+        .filter(crate::schema::users::department_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    if bound > 0 {
+        return Err(StoreError::Conflict {
+            code: "department_in_use",
+            message: format!(
+                "{bound} account(s) are bound to department {}; bind them elsewhere first",
+                current.code
+            ),
+            details: json!({ "accounts": bound }),
+        });
+    }
     diesel::delete(departments::table.find(id)).execute(conn)?;
     Ok(())
 }

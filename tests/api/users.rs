@@ -478,6 +478,8 @@ async fn the_audit_log_records_security_events_and_cannot_be_changed() {
     );
     // No route changes it, and the database refuses to.
     assert_eq!(app.delete("/api/v1/audit").await.status, 405);
+    assert_eq!(app.get("/api/v1/audit?action=").await.status, 400);
+    assert_eq!(app.get("/api/v1/audit?from=yesterday").await.status, 400);
     let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
     use diesel::connection::SimpleConnection;
     assert!(

@@ -66,7 +66,7 @@ pub async fn list(
         action: q
             .action
             .map(|a| {
-                let ok = a.len() <= 64
+                let ok = (1..=64).contains(&a.len())
                     && a.bytes()
                         .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
                 if ok {

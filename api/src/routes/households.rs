@@ -101,7 +101,7 @@ fn with_etag(status: StatusCode, h: &Household) -> HttpResponse {
 pub struct PointIn {
     lat: f64,
     lng: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     crs: Option<CrsIn>,
 }
 
@@ -412,21 +412,10 @@ pub async fn create(
             store::get(conn, &id)?.ok_or_else(|| ApiError::not_found("household not found"))
         })
         .await?;
-    Ok(with_etag(StatusCode::CREATED, &created)
-        .customize_location(&format!("/api/v1/households/{}", created.record.id)))
-}
-
-trait Location {
-    fn customize_location(self, path: &str) -> HttpResponse;
-}
-
-impl Location for HttpResponse {
-    fn customize_location(mut self, path: &str) -> HttpResponse {
-        if let Ok(v) = header::HeaderValue::from_str(path) {
-            self.headers_mut().insert(header::LOCATION, v);
-        }
-        self
-    }
+    Ok(super::with_location(
+        with_etag(StatusCode::CREATED, &created),
+        &format!("/api/v1/households/{}", created.record.id),
+    ))
 }
 
 pub async fn get(
@@ -444,29 +433,20 @@ pub async fn get(
     Ok(with_etag(StatusCode::OK, &h))
 }
 
-/// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)`.
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     address: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     location: Option<PointIn>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     unit_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     unit_reason: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     tags: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     notes: Option<Option<String>>,
 }
 
@@ -872,31 +852,33 @@ pub async fn create_resident(
             store::resident(conn, &rid)?.ok_or_else(|| ApiError::not_found("resident not found"))
         })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::ETAG, format!("\"{}\"", created.version)))
-        .json(resident_body(&created, None))
-        .customize_location(&format!(
+    Ok(super::with_location(
+        HttpResponse::Created()
+            .insert_header((header::ETAG, format!("\"{}\"", created.version)))
+            .json(resident_body(&created, None)),
+        &format!(
             "/api/v1/households/{}/residents/{}",
             created.household_id, created.id
-        )))
+        ),
+    ))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResidentPatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     relation: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     gender: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     birth_date: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     id_card: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     phone: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     tags: Option<Vec<String>>,
 }
 
@@ -1045,7 +1027,7 @@ pub async fn delete_resident(
 pub struct VisitBody {
     #[serde(default)]
     visited_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     location: Option<PointIn>,
     notes: String,
 }

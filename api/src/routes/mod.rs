@@ -15,6 +15,37 @@ use crate::startup::UPLOAD_LIMIT_BYTES;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+/// Adds `Location` to an answer (a 201 naming what it created).
+pub(crate) fn with_location(
+    mut resp: actix_web::HttpResponse,
+    path: &str,
+) -> actix_web::HttpResponse {
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(path) {
+        resp.headers_mut()
+            .insert(actix_web::http::header::LOCATION, v);
+    }
+    resp
+}
+
+/// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)` (clear the field).
+pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// An optional member that may be absent but not `null` (the contract says so: `null` would
+/// otherwise silently mean "unchanged").
+pub(crate) fn non_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// A resource whose other methods answer 405 problem+json instead of an empty body.
 fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(meta::method_not_allowed))

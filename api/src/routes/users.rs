@@ -362,25 +362,14 @@ pub async fn create(
             users::with_units(conn, &found.id)?.ok_or_else(user_not_found)
         })
         .await?;
-    Ok(with_etag(
-        actix_web::http::StatusCode::CREATED,
-        &created,
-        Some(("one_time_password", Value::String(password))),
-    )
-    .customize_location(&created.user.id))
-}
-
-trait Location {
-    fn customize_location(self, id: &str) -> HttpResponse;
-}
-
-impl Location for HttpResponse {
-    fn customize_location(mut self, id: &str) -> HttpResponse {
-        if let Ok(v) = header::HeaderValue::from_str(&format!("/api/v1/users/{id}")) {
-            self.headers_mut().insert(header::LOCATION, v);
-        }
-        self
-    }
+    Ok(super::with_location(
+        with_etag(
+            actix_web::http::StatusCode::CREATED,
+            &created,
+            Some(("one_time_password", Value::String(password))),
+        ),
+        &format!("/api/v1/users/{}", created.user.id),
+    ))
 }
 
 pub async fn get(
@@ -398,29 +387,20 @@ pub async fn get(
     Ok(with_etag(actix_web::http::StatusCode::OK, &u, None))
 }
 
-/// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)`.
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     display_name: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     phone: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     roles: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     active: Option<bool>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     department_id: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     all_units: Option<bool>,
 }
 
