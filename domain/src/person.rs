@@ -292,7 +292,8 @@ pub fn text(
     if t.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    if t.chars().count() > max {
+    // The limit holds for what was sent, before trimming, as the contract states it.
+    if s.chars().count() > max {
         return Err(ValidationError::new(
             field,
             format!("must be at most {max} characters"),
@@ -362,5 +363,9 @@ mod tests {
         assert!(Tag::parse_list(["rich"]).is_err());
         assert!(text("notes", "  a\nb ", 10, true).is_ok());
         assert!(text("name", "a\nb", 10, false).is_err());
+        assert!(
+            text("name", "\u{a0}\n*********", 10, false).is_err(),
+            "11 sent, 9 kept"
+        );
     }
 }
