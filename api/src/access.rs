@@ -40,28 +40,18 @@ impl Access {
         }
     }
 
-    /// 403 when the caller may read the object but not take `action` on it (a worker trying to
-    /// delete, say): they know it exists, so a 404 would only confuse.
+    /// 403 unless the caller may take `action` on an object they have already been allowed to
+    /// see (through [`Access::check`]): they know it exists, so a 404 would only confuse.
     ///
     /// # Errors
-    /// 404 outside view scope, 403 inside it.
-    pub fn check_write(&self, action: Action, unit_path: &str, what: &str) -> Result<(), ApiError> {
+    /// 403 as described.
+    pub fn require(&self, action: Action, unit_path: &str, what: &str) -> Result<(), ApiError> {
         if self.scope.permits(action, unit_path) {
-            return Ok(());
-        }
-        let readable = [
-            Action::ReadHousehold,
-            Action::ReadUser,
-            Action::ReadUnitWorkers,
-        ]
-        .iter()
-        .any(|a| self.scope.permits(*a, unit_path));
-        if readable {
+            Ok(())
+        } else {
             Err(ApiError::forbidden(format!(
                 "your roles or assignments do not allow this on the {what}"
             )))
-        } else {
-            Err(ApiError::not_found(format!("{what} not found")))
         }
     }
 

@@ -7,14 +7,12 @@ use crate::startup::{AppState, StateExt};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use wangge_domain::{DepartmentCode, UnitId, UnitName};
+use wangge_domain::{DepartmentCode, UnitName};
 use wangge_persistence::departments::{self, DepartmentRecord};
 
 /// Department ids are UUIDs like unit ids; a malformed one is 400, as for units.
 fn parse_id(s: &str) -> Result<String, ApiError> {
-    UnitId::parse(s).map(|u| u.to_string()).map_err(|_| {
-        ApiError::bad_request("invalid_id", format!("{s:?} is not a department id (UUID)"))
-    })
+    super::parse_object_id(s, "department")
 }
 
 fn with_etag(d: &DepartmentRecord) -> HttpResponse {

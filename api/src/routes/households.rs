@@ -28,11 +28,7 @@ const HOUSEHOLD: &str = "household";
 pub const MAX_ADDRESS_CHARS: usize = 200;
 pub const MAX_NOTES_CHARS: usize = 2000;
 
-fn parse_uuid(s: &str, what: &str) -> Result<String, ApiError> {
-    UnitId::parse(s).map(|u| u.to_string()).map_err(|_| {
-        ApiError::bad_request("invalid_id", format!("{s:?} is not a {what} id (UUID)"))
-    })
-}
+use super::parse_object_id as parse_uuid;
 
 /// A household as every body shows it. Serialised straight from the record (no value tree):
 /// a worker's list is hundreds of these.
@@ -168,7 +164,7 @@ fn household_for(
     let h = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("household not found"))?;
     access.check(Action::ReadHousehold, &h.unit.path, HOUSEHOLD)?;
     if action != Action::ReadHousehold {
-        access.check_write(action, &h.unit.path, HOUSEHOLD)?;
+        access.require(action, &h.unit.path, HOUSEHOLD)?;
     }
     Ok(h)
 }
@@ -499,7 +495,7 @@ pub async fn patch(
                 (Some(u), _) => {
                     let unit = grid::get_unit(conn, UnitId::parse(u)?)
                         .map_err(|_| ApiError::from(ValidationError::new("unit_id", "names no unit")))?;
-                    access.check_write(Action::OverrideHouseholdUnit, &h.unit.path, HOUSEHOLD)?;
+                    access.require(Action::OverrideHouseholdUnit, &h.unit.path, HOUSEHOLD)?;
                     if !access.scope.permits(Action::OverrideHouseholdUnit, &unit.path) {
                         return Err(ApiError::forbidden("you may not place households in that unit"));
                     }
@@ -660,7 +656,7 @@ pub async fn list_residents(
             let access = access::load(conn, &user)?;
             let h = household_for(conn, &access, &id, Action::ReadHousehold)?;
             if want {
-                access.check_write(Action::RevealPersonalData, &h.unit.path, HOUSEHOLD)?;
+                access.require(Action::RevealPersonalData, &h.unit.path, HOUSEHOLD)?;
             }
             let rows = store::residents_of(conn, &id)?;
             let mut items = Vec::with_capacity(rows.len());

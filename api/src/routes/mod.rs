@@ -15,6 +15,18 @@ use crate::startup::UPLOAD_LIMIT_BYTES;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+/// An object id from a path: a UUID, or `400 invalid_id` naming what was expected.
+pub(crate) fn parse_object_id(s: &str, what: &str) -> Result<String, crate::error::ApiError> {
+    wangge_domain::UnitId::parse(s)
+        .map(|u| u.to_string())
+        .map_err(|_| {
+            crate::error::ApiError::bad_request(
+                "invalid_id",
+                format!("{s:?} is not a {what} id (UUID)"),
+            )
+        })
+}
+
 /// Adds `Location` to an answer (a 201 naming what it created).
 pub(crate) fn with_location(
     mut resp: actix_web::HttpResponse,

@@ -55,9 +55,7 @@ fn with_etag(
 }
 
 fn parse_user_id(s: &str) -> Result<String, ApiError> {
-    UnitId::parse(s)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::bad_request("invalid_id", format!("{s:?} is not a user id (UUID)")))
+    super::parse_object_id(s, "user")
 }
 
 fn user_not_found() -> ApiError {
@@ -333,7 +331,7 @@ pub async fn create(
             if !access.scope.may_grant(&roles, b.all_units, &assignments) {
                 return Err(forbidden_grant());
             }
-            wangge_persistence::transaction(conn, |conn| {
+            let id = wangge_persistence::transaction(conn, |conn| {
                 let rec = users::create_user(
                     conn,
                     &NewUser {
@@ -355,11 +353,9 @@ pub async fn create(
                 e.details =
                     json!({ "username": rec.username, "roles": roles, "all_units": b.all_units });
                 access::record(conn, &e)?;
-                Ok(())
+                Ok(rec.id)
             })?;
-            let found =
-                users::find_by_username(conn, username.as_str())?.ok_or_else(user_not_found)?;
-            users::with_units(conn, &found.id)?.ok_or_else(user_not_found)
+            users::with_units(conn, &id)?.ok_or_else(user_not_found)
         })
         .await?;
     Ok(super::with_location(
