@@ -1,12 +1,14 @@
 //! The household registry: households, residents, visits, and each household's history.
 //! Personal data arrives sealed ([`Sealed`]); this layer never sees it in plain text.
 
-use crate::db::AnyConnection;
+use crate::db::{AnyConnection, Backend};
 use crate::error::StoreError;
 use crate::schema::{household_events, households, residents, units, visits};
 use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
 use crate::{Sealed, check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::Text;
 use serde_json::{Value, json};
 use wangge_domain::Reach;
 
@@ -91,6 +93,58 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Household>, Stor
     Ok(row.map(|(record, unit)| Household { record, unit }))
 }
 
+/// Where a page of the households list starts: after this household, in the list's order (by
+/// unit id, then by household id, which is creation order within a unit).
+///
+/// The list is grouped by unit because that order is an index range: the scope's units are
+/// a list of ids, and `(unit_id, id)` lets the database read exactly one page in order,
+/// where id order alone made it read and sort every household in scope for every page
+/// (docs/benchmarks.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HouseholdCursor {
+    pub unit_id: String,
+    pub id: String,
+}
+
+impl HouseholdCursor {
+    /// The position just after `h`.
+    #[must_use]
+    pub fn after(h: &HouseholdRecord) -> Self {
+        Self {
+            unit_id: h.unit_id.clone(),
+            id: h.id.clone(),
+        }
+    }
+}
+
+/// `(households.unit_id, households.id) > (?, ?)`. Both backends read a row-value comparison
+/// as one range of the `(unit_id, id)` index. diesel has no row values, and a `sql()` literal
+/// would keep the statement from being prepared once per connection.
+#[derive(Debug, Clone, QueryId)]
+struct AfterCursor(HouseholdCursor);
+
+impl Expression for AfterCursor {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for AfterCursor {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl AppearsOnTable<households::table> for AfterCursor {}
+impl SelectableExpression<households::table> for AfterCursor {}
+
+impl QueryFragment<Backend> for AfterCursor {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        out.push_sql("((households.unit_id, households.id) > (");
+        out.push_bind_param::<Text, _>(&self.0.unit_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.0.id)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
 /// Filters of the households list.
 #[derive(Debug, Default, Clone)]
 pub struct HouseholdFilter {
@@ -138,8 +192,9 @@ impl Near {
     }
 }
 
-/// One page of the households `reach` covers, in id order after the cursor. With `near`, the
-/// box is filtered in SQL and the circle here, reading on until the page is full.
+/// One page of the households `reach` covers, after the cursor in the list's order (see
+/// [`HouseholdCursor`]). With `near`, the box is filtered in SQL and the circle here, reading
+/// on until the page is full.
 ///
 /// # Errors
 /// Database errors.
@@ -147,11 +202,11 @@ pub fn list(
     conn: &mut AnyConnection,
     reach: Reach<'_>,
     f: &HouseholdFilter,
-    after: Option<&str>,
+    after: Option<&HouseholdCursor>,
     limit: i64,
 ) -> Result<Vec<Household>, StoreError> {
     let mut out = Vec::new();
-    let mut cursor = after.map(str::to_owned);
+    let mut cursor = after.cloned();
     // Resolved once; a `near` search may read several batches with them.
     let scope = reach_sql(conn, reach)?;
     let under = f
@@ -170,9 +225,10 @@ pub fn list(
     if let (true, ReachSql::Units(units), None) = (plain, &scope, &under) {
         let rows: Vec<HouseholdRecord> = households::table
             .filter(households::unit_id.eq_any(scope.unit_ids()))
-            .filter(households::id.gt(after.unwrap_or_default()))
+            // The first page starts after ("", ""), so the statement keeps one shape.
+            .filter(AfterCursor(after.cloned().unwrap_or_default()))
             .select(HouseholdRecord::as_select())
-            .order(households::id.asc())
+            .order((households::unit_id.asc(), households::id.asc()))
             .limit(limit)
             .load(conn)?;
         // The scope's units are at hand: no query for them.
@@ -251,11 +307,14 @@ pub fn list(
             );
         }
         if let Some(a) = &cursor {
-            q = q.filter(households::id.gt(a.clone()));
+            q = q.filter(AfterCursor(a.clone()));
         }
-        let batch: Vec<HouseholdRecord> = q.order(households::id.asc()).limit(limit).load(conn)?;
+        let batch: Vec<HouseholdRecord> = q
+            .order((households::unit_id.asc(), households::id.asc()))
+            .limit(limit)
+            .load(conn)?;
         let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == limit;
-        cursor = batch.last().map(|h| h.id.clone());
+        cursor = batch.last().map(HouseholdCursor::after);
         out.extend(batch.into_iter().filter(|h| {
             f.near
                 .is_none_or(|n| n.distance_m(h.lon, h.lat) <= n.radius_m)

@@ -538,21 +538,46 @@ async fn households_are_filtered_by_tag_text_unit_and_distance() {
     assert_eq!(r.status, 400);
     let r = get("lat=21.6".into()).await;
     assert_eq!(r.status, 400);
-    // Pages of one follow the cursor to the end.
-    let mut seen = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = cursor
-            .as_ref()
-            .map_or("limit=1".to_owned(), |c| format!("limit=1&cursor={c}"));
-        let page = get(q).await.json();
-        seen += page["items"].as_array().unwrap().len();
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
+    // Pages of one follow the cursor to the end, in the documented order: by unit id, then
+    // by household id; with a filter too (the general query, not the plain one).
+    let key = |h: &Value| (id(&h["unit"]).to_owned(), id(h).to_owned());
+    for filter in ["", "&lat=21.6&lng=111.05&radius_m=5000"] {
+        let whole: Vec<_> = get(format!("limit=500{filter}")).await.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect();
+        let mut sorted = whole.clone();
+        sorted.sort();
+        assert_eq!(whole, sorted, "one page is in (unit id, id) order");
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = cursor.as_ref().map_or(format!("limit=1{filter}"), |c| {
+                format!("limit=1&cursor={c}{filter}")
+            });
+            let page = get(q).await.json();
+            paged.extend(page["items"].as_array().unwrap().iter().map(key));
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
         }
+        assert_eq!(paged, whole, "pages of one give the same list");
     }
-    assert_eq!(seen, 3);
+    assert_eq!(
+        get("limit=500".into()).await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    for bad in ["x", "00000000-0000-0000-0000-000000000000", "a.b"] {
+        let r = get(format!("cursor={bad}")).await;
+        assert_eq!(r.status, 400, "cursor {bad}");
+        assert_eq!(r.json()["code"], "invalid_cursor");
+    }
     let tags = call(&app, &staff, Method::GET, "/api/v1/household-tags", None)
         .await
         .json();

@@ -19,8 +19,8 @@ use wangge_domain::{
 };
 use wangge_geo::Crs;
 use wangge_persistence::households::{
-    self as store, Household, HouseholdFilter, HouseholdPatch, Near, NewHousehold, NewResident,
-    NewVisit, ResidentPatch, ResidentRecord,
+    self as store, Household, HouseholdCursor, HouseholdFilter, HouseholdPatch, Near, NewHousehold,
+    NewResident, NewVisit, ResidentPatch, ResidentRecord,
 };
 use wangge_persistence::{AnyConnection, Sealed, grid};
 
@@ -185,6 +185,22 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
+/// A households cursor as the API shows it: `<unit id>.<household id>`.
+fn format_cursor(c: &HouseholdCursor) -> String {
+    format!("{}.{}", c.unit_id, c.id)
+}
+
+/// # Errors
+/// 400 `invalid_cursor` for anything [`format_cursor`] did not make.
+fn parse_cursor(s: &str) -> Result<HouseholdCursor, ApiError> {
+    let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API issued");
+    let (unit, id) = s.split_once('.').ok_or_else(bad)?;
+    Ok(HouseholdCursor {
+        unit_id: UnitId::parse(unit).map_err(|_| bad())?.to_string(),
+        id: UnitId::parse(id).map_err(|_| bad())?.to_string(),
+    })
+}
+
 /// Households in the caller's scope, filtered in the query.
 pub async fn list(
     user: AuthUser,
@@ -193,7 +209,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let bad = |m: &str| ApiError::bad_request("invalid_query", m.to_owned());
-    let (limit, after) = paging(q.limit, q.cursor.as_deref())?;
+    let (limit, _) = paging(q.limit, None)?;
+    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let unit = q
         .unit_id
         .as_deref()
@@ -282,7 +299,7 @@ pub async fn list(
                 phone_hash,
                 near,
             };
-            let rows = store::list(conn, reach, &filter, after.map(|a| a.to_string()).as_deref(), i64::from(limit) + 1)?;
+            let rows = store::list(conn, reach, &filter, after.as_ref(), i64::from(limit) + 1)?;
             if searched_pii {
                 // A search by identity number or phone says whether that person lives here.
                 let mut e = access.event(&user, "pii.searched");
@@ -296,14 +313,16 @@ pub async fn list(
     let more = rows.len() > limit as usize;
     let shown = &rows[..rows.len().min(limit as usize)];
     let next_cursor = if more {
-        shown.last().map(|h| h.record.id.as_str())
+        shown
+            .last()
+            .map(|h| format_cursor(&HouseholdCursor::after(&h.record)))
     } else {
         None
     };
     #[derive(serde::Serialize)]
     struct Page<'a> {
         items: Vec<HouseholdBody<'a>>,
-        next_cursor: Option<&'a str>,
+        next_cursor: Option<String>,
     }
     Ok(HttpResponse::Ok().json(Page {
         items: shown.iter().map(household_body).collect(),
