@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod db_threads;
 pub mod demo;
 pub mod demo_people;
 pub mod error;

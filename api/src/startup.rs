@@ -24,6 +24,8 @@ pub const UPLOAD_LIMIT_BYTES: usize = 128 * 1024 * 1024;
 
 pub struct AppState {
     pub pool: Pool,
+    /// Where database work runs (see `db_threads`); one thread per pooled connection.
+    pub db_threads: crate::db_threads::DbThreads,
     pub tokens: TokenKeys,
     pub locator: Arc<Locator>,
     pub settings: Settings,
@@ -38,12 +40,26 @@ pub struct AppState {
 /// Request-side helpers on the shared state (a trait, because they need the `Data` handle to
 /// move into blocking closures).
 pub trait StateExt {
-    /// Runs diesel work on the blocking pool with a pooled connection, keeping the request's
-    /// span, so no database call ever blocks an async worker.
+    /// Runs diesel work on a database thread (`db_threads`) with a pooled connection, keeping
+    /// the request's span, so no database call ever blocks an async worker.
     fn db<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, ApiError>>
     where
         F: FnOnce(&mut wangge_persistence::AnyConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static;
+
+    /// As [`StateExt::db`], then `then` on the same thread once the connection is back in the
+    /// pool: for turning a large result into its response body. Rows decoded on a blocking
+    /// thread and freed on an HTTP worker cost the allocator dearly (a cross-thread free for
+    /// every string), and the connection should not wait while JSON is written.
+    fn db_then<T, U, F, G>(
+        &self,
+        f: F,
+        then: G,
+    ) -> impl std::future::Future<Output = Result<U, ApiError>>
+    where
+        F: FnOnce(&mut wangge_persistence::AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        G: FnOnce(T) -> Result<U, ApiError> + Send + 'static,
+        U: Send + 'static;
 
     /// After a committed write that changed coverage or units: refresh this instance's index
     /// now, then tell the others.
@@ -56,14 +72,27 @@ impl StateExt for web::Data<AppState> {
         F: FnOnce(&mut wangge_persistence::AnyConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.db_then(f, Ok).await
+    }
+
+    async fn db_then<T, U, F, G>(&self, f: F, then: G) -> Result<U, ApiError>
+    where
+        F: FnOnce(&mut wangge_persistence::AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        G: FnOnce(T) -> Result<U, ApiError> + Send + 'static,
+        U: Send + 'static,
+    {
         let st = self.clone();
         let span = tracing::Span::current();
-        web::block(move || {
-            let _e = span.enter();
-            let mut conn = st.pool.get().map_err(|e| ApiError::unavailable(&e))?;
-            f(&mut conn)
-        })
-        .await?
+        self.db_threads
+            .run(move || {
+                let _e = span.enter();
+                let got = {
+                    let mut conn = st.pool.get().map_err(|e| ApiError::unavailable(&e))?;
+                    f(&mut conn)?
+                };
+                then(got)
+            })
+            .await?
     }
 
     async fn coverage_changed(&self) {
@@ -303,6 +332,8 @@ impl Application {
                 redis.clone(),
                 &settings.redis_namespace,
             ),
+            db_threads: crate::db_threads::DbThreads::start(pool.max_size() as usize)
+                .map_err(|e| StartupError::Other(format!("starting the database threads: {e}")))?,
             pool,
             redis,
             metrics: metrics.clone(),

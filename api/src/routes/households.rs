@@ -274,8 +274,8 @@ pub async fn list(
         _ => return Err(bad("give both lat and lng")),
     };
     let searched_pii = id_card_hash.is_some() || phone_hash.is_some();
-    let rows = state
-        .db(move |conn| {
+    let body = state
+        .db_then(move |conn| {
             let access = access::load(conn, &user)?;
             let reach = access.scope.reach(Action::ReadHousehold);
             if reach == Reach::Nothing {
@@ -308,26 +308,37 @@ pub async fn list(
                 access::record(conn, &e)?;
             }
             Ok(rows)
+        }, move |rows| {
+            let more = rows.len() > limit as usize;
+            let shown = &rows[..rows.len().min(limit as usize)];
+            let next_cursor = if more {
+                shown
+                    .last()
+                    .map(|h| format_cursor(&HouseholdCursor::after(&h.record)))
+            } else {
+                None
+            };
+            #[derive(serde::Serialize)]
+            struct Page<'a> {
+                items: Vec<HouseholdBody<'a>>,
+                next_cursor: Option<String>,
+            }
+            // A worker's page is tens of kilobytes: sized once, not grown by doubling.
+            let mut body = Vec::with_capacity(512 * shown.len() + 64);
+            serde_json::to_writer(
+                &mut body,
+                &Page {
+                    items: shown.iter().map(household_body).collect(),
+                    next_cursor,
+                },
+            )
+            .map_err(|e| ApiError::internal(&e))?;
+            Ok(body)
         })
         .await?;
-    let more = rows.len() > limit as usize;
-    let shown = &rows[..rows.len().min(limit as usize)];
-    let next_cursor = if more {
-        shown
-            .last()
-            .map(|h| format_cursor(&HouseholdCursor::after(&h.record)))
-    } else {
-        None
-    };
-    #[derive(serde::Serialize)]
-    struct Page<'a> {
-        items: Vec<HouseholdBody<'a>>,
-        next_cursor: Option<String>,
-    }
-    Ok(HttpResponse::Ok().json(Page {
-        items: shown.iter().map(household_body).collect(),
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header(header::ContentType::json())
+        .body(body))
 }
 
 #[derive(Deserialize)]
