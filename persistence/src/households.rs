@@ -4,7 +4,9 @@
 use crate::db::{AnyConnection, Backend};
 use crate::error::StoreError;
 use crate::schema::{household_events, households, residents, units, visits};
-use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
+use crate::scoped::{
+    HouseholdUnitInSubtree, ReachSql, UnitRef, path_depth, reach_sql, subtrees_sql,
+};
 use crate::{Sealed, check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -131,8 +133,8 @@ impl<GB> diesel::expression::ValidGrouping<GB> for AfterCursor {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
-impl AppearsOnTable<households::table> for AfterCursor {}
-impl SelectableExpression<households::table> for AfterCursor {}
+impl<QS> AppearsOnTable<QS> for AfterCursor {}
+impl<QS> SelectableExpression<QS> for AfterCursor {}
 
 impl QueryFragment<Backend> for AfterCursor {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
@@ -205,6 +207,34 @@ pub fn list(
     after: Option<&HouseholdCursor>,
     limit: i64,
 ) -> Result<Vec<Household>, StoreError> {
+    // The phone's everyday question, "my households, page by page", has no other filter and
+    // one subtree: one statement of fixed shape, which the connection keeps prepared, finds
+    // the subtree's units, reads one page off the (unit_id, id) index and joins each row's
+    // unit. Only a reach of the whole district (level 1, every unit) is left to the general
+    // query below, where most rows match anyway.
+    let plain = f.under_path.is_none()
+        && f.tag.is_none()
+        && f.text.is_none()
+        && f.id_card_hash.is_none()
+        && f.phone_hash.is_none()
+        && f.near.is_none();
+    if let (true, Reach::Subtrees([path])) = (plain, reach)
+        && path_depth(path) >= 2
+    {
+        let rows: Vec<(HouseholdRecord, UnitBrief)> = households::table
+            .inner_join(units::table)
+            .filter(HouseholdUnitInSubtree::new(path))
+            // The first page starts after ("", ""), so the statement keeps one shape.
+            .filter(AfterCursor(after.cloned().unwrap_or_default()))
+            .select((HouseholdRecord::as_select(), UNIT_BRIEF))
+            .order((households::unit_id.asc(), households::id.asc()))
+            .limit(limit)
+            .load(conn)?;
+        return Ok(rows
+            .into_iter()
+            .map(|(record, unit)| Household { record, unit })
+            .collect());
+    }
     let mut out = Vec::new();
     let mut cursor = after.cloned();
     // Resolved once; a `near` search may read several batches with them.
@@ -214,39 +244,6 @@ pub fn list(
         .as_ref()
         .map(|p| subtrees_sql(conn, std::slice::from_ref(p)))
         .transpose()?;
-    // The phone's everyday question, "my households, page by page", has no other filter: a
-    // query of fixed shape, which the connection keeps prepared (a boxed query is planned
-    // again on every call; see docs/benchmarks.md).
-    let plain = f.tag.is_none()
-        && f.text.is_none()
-        && f.id_card_hash.is_none()
-        && f.phone_hash.is_none()
-        && f.near.is_none();
-    if let (true, ReachSql::Units(units), None) = (plain, &scope, &under) {
-        let rows: Vec<HouseholdRecord> = households::table
-            .filter(households::unit_id.eq_any(scope.unit_ids()))
-            // The first page starts after ("", ""), so the statement keeps one shape.
-            .filter(AfterCursor(after.cloned().unwrap_or_default()))
-            .select(HouseholdRecord::as_select())
-            .order((households::unit_id.asc(), households::id.asc()))
-            .limit(limit)
-            .load(conn)?;
-        // The scope's units are at hand: no query for them.
-        let by_id: std::collections::HashMap<&str, &UnitBrief> =
-            units.iter().map(|u| (u.id.as_str(), u)).collect();
-        return rows
-            .into_iter()
-            .map(|record| {
-                let unit = by_id
-                    .get(record.unit_id.as_str())
-                    .map(|u| (*u).clone())
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("household {} is outside its scope", record.id))
-                    })?;
-                Ok(Household { record, unit })
-            })
-            .collect();
-    }
     let filters: Vec<ReachSql<households::table>> = std::iter::once(scope).chain(under).collect();
     loop {
         let mut q = households::table

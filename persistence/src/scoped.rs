@@ -67,6 +67,65 @@ fn path_upper_bound(path: &str) -> String {
     }
 }
 
+/// `households.unit_id` names a unit inside the subtree at `path`, as one condition of the list
+/// query itself: the units are found by the statement, not by a query before it.
+///
+/// On PostgreSQL it is `= ANY(ARRAY(SELECT …))`: the subquery runs once, and the list reads
+/// the `(unit_id, id)` index for exactly those units and stops at the page's end. Written as
+/// `IN (SELECT …)`, PostgreSQL plans a join that walks every unit or household instead (see
+/// the module comment). SQLite plans `IN (SELECT …)` as that same lookup. A type of its own,
+/// not a `sql()` literal, so that the statement is prepared once per connection.
+#[derive(Debug, Clone, diesel::query_builder::QueryId)]
+pub(crate) struct HouseholdUnitInSubtree {
+    from: String,
+    below: String,
+}
+
+impl HouseholdUnitInSubtree {
+    pub(crate) fn new(path: &str) -> Self {
+        Self {
+            from: path.to_owned(),
+            below: path_upper_bound(path),
+        }
+    }
+}
+
+impl diesel::expression::Expression for HouseholdUnitInSubtree {
+    type SqlType = Bool;
+}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for HouseholdUnitInSubtree {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl<QS> diesel::expression::AppearsOnTable<QS> for HouseholdUnitInSubtree {}
+impl<QS> diesel::expression::SelectableExpression<QS> for HouseholdUnitInSubtree {}
+
+impl diesel::query_builder::QueryFragment<Backend> for HouseholdUnitInSubtree {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, Backend>,
+    ) -> QueryResult<()> {
+        let pg = matches!(out.backend(), Backend::Postgresql(_));
+        out.push_sql(if pg {
+            "(households.unit_id = ANY(ARRAY(SELECT s.id FROM units s WHERE s.path >= "
+        } else {
+            "(households.unit_id IN (SELECT s.id FROM units s WHERE s.path >= "
+        });
+        out.push_bind_param::<Text, _>(&self.from)?;
+        out.push_sql(" AND s.path < ");
+        out.push_bind_param::<Text, _>(&self.below)?;
+        out.push_sql(if pg { ")))" } else { "))" });
+        Ok(())
+    }
+}
+
+/// How many levels below the top of the grid the unit at `path` is: 1 for the district.
+#[must_use]
+pub(crate) fn path_depth(path: &str) -> usize {
+    path.matches('/').count().saturating_sub(1)
+}
+
 /// A unit as lists show it beside their rows (and as scope checks need it).
 #[derive(Debug, Clone, Queryable)]
 pub struct UnitBrief {
