@@ -209,9 +209,10 @@ pub fn list(
 ) -> Result<Vec<Household>, StoreError> {
     // The phone's everyday question, "my households, page by page", has no other filter and
     // one subtree: one statement of fixed shape, which the connection keeps prepared, finds
-    // the subtree's units, reads one page off the (unit_id, id) index and joins each row's
-    // unit. Only a reach of the whole district (level 1, every unit) is left to the general
-    // query below, where most rows match anyway.
+    // the subtree's units and reads one page off the (unit_id, id) index; a second one
+    // brings the page's few units. (Joining `units` to every row cost PostgreSQL a probe per
+    // row: 1.8 ms instead of 0.3 ms for a page of 500.) Only a reach of the whole district
+    // (level 1, every unit) is left to the general query below, where most rows match.
     let plain = f.under_path.is_none()
         && f.tag.is_none()
         && f.text.is_none()
@@ -221,19 +222,15 @@ pub fn list(
     if let (true, Reach::Subtrees([path])) = (plain, reach)
         && path_depth(path) >= 2
     {
-        let rows: Vec<(HouseholdRecord, UnitBrief)> = households::table
-            .inner_join(units::table)
+        let rows: Vec<HouseholdRecord> = households::table
             .filter(HouseholdUnitInSubtree::new(path))
             // The first page starts after ("", ""), so the statement keeps one shape.
             .filter(AfterCursor(after.cloned().unwrap_or_default()))
-            .select((HouseholdRecord::as_select(), UNIT_BRIEF))
+            .select(HouseholdRecord::as_select())
             .order((households::unit_id.asc(), households::id.asc()))
             .limit(limit)
             .load(conn)?;
-        return Ok(rows
-            .into_iter()
-            .map(|(record, unit)| Household { record, unit })
-            .collect());
+        return with_units(conn, rows);
     }
     let mut out = Vec::new();
     let mut cursor = after.cloned();
