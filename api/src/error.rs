@@ -159,7 +159,7 @@ impl From<StoreError> for ApiError {
             )
             .with(json!({ "errors": problems })),
             StoreError::Pool(e) => Self::unavailable(&e),
-            StoreError::Busy(e) => Self::unavailable(&e),
+            StoreError::Busy(e) | StoreError::Lost(e) => Self::unavailable(&e),
             e @ (StoreError::Db(_) | StoreError::Corrupt(_)) => Self::internal(&e),
         }
     }

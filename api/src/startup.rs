@@ -88,7 +88,13 @@ impl StateExt for web::Data<AppState> {
                 let _e = span.enter();
                 let got = {
                     let mut conn = st.pool.get().map_err(|e| ApiError::unavailable(&e))?;
-                    f(&mut conn)?
+                    let got = f(&mut conn);
+                    if got.is_ok() {
+                        conn.proved_alive();
+                    } else {
+                        conn.doubt();
+                    }
+                    got?
                 };
                 then(got)
             })

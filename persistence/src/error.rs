@@ -28,6 +28,9 @@ pub enum StoreError {
     /// SQLite stayed locked by another writer beyond the busy timeout (503, retry).
     #[error("the database is busy: {0}")]
     Busy(String),
+    /// The connection to the database was lost (a restart, a network cut): 503, retry.
+    #[error("the database connection was lost: {0}")]
+    Lost(String),
     #[error("database error: {0}")]
     Db(diesel::result::Error),
     /// Stored data that cannot be read back (a bug or a hand edit): 500.
@@ -46,6 +49,18 @@ impl From<diesel::result::Error> for StoreError {
             },
             Error::DatabaseError(_, info) if info.message().contains("is locked") => {
                 Self::Busy(info.message().to_owned())
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Self::Lost(info.message().to_owned())
+            }
+            Error::BrokenTransactionManager => Self::Lost("broken transaction manager".to_owned()),
+            // PostgreSQL: the server ended the session (admin_shutdown and its kin, class 57P),
+            // which libpq reports on the statement that finds the connection closed.
+            Error::DatabaseError(_, info)
+                if info.message().contains("terminating connection")
+                    || info.message().contains("server closed the connection") =>
+            {
+                Self::Lost(info.message().to_owned())
             }
             Error::NotFound => Self::NotFound {
                 entity: "record",

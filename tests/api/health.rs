@@ -110,3 +110,47 @@ async fn other_methods_are_problem_json_405() {
         assert_eq!(r.code(), "method_not_allowed");
     }
 }
+
+/// Connections are not checked before every request once they have just answered (see
+/// `persistence::db::TRUSTED_FOR`); a connection the database dropped must then cost at most
+/// the one request that found it broken, and the pool must recover on its own.
+#[actix_web::test]
+async fn a_dropped_database_connection_fails_at_most_one_request() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let token = app.worker_token.clone();
+    let me = || app.send(reqwest::Method::GET, "/api/v1/me", Some(&token), None, &[]);
+    for _ in 0..8 {
+        assert_eq!(me().await.status, 200);
+    }
+    let url = &app.settings.database_url;
+    if !url.starts_with("postgres") {
+        // An SQLite connection is an open file: there is nothing for a server to drop.
+        return;
+    }
+    // What a PostgreSQL restart does to every connection of the service.
+    let mut admin = wangge_persistence::db::establish(url).unwrap();
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(me().await.status);
+    }
+    let failed = statuses.iter().filter(|s| **s != 200).count();
+    assert!(
+        failed <= app.settings.pool_size as usize,
+        "more failures than pooled connections: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s >= 500),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[statuses.len() - 8..].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
+}
