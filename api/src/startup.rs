@@ -89,10 +89,15 @@ impl StateExt for web::Data<AppState> {
                 let got = {
                     let mut conn = st.pool.get().map_err(|e| ApiError::unavailable(&e))?;
                     let got = f(&mut conn);
-                    if got.is_ok() {
-                        conn.proved_alive();
-                    } else {
+                    // A 4xx is the database answering "no"; only a server error may mean
+                    // the connection itself failed.
+                    if got
+                        .as_ref()
+                        .is_err_and(|e| actix_web::ResponseError::status_code(e).is_server_error())
+                    {
                         conn.doubt();
+                    } else {
+                        conn.proved_alive();
                     }
                     got?
                 };
