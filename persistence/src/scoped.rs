@@ -135,25 +135,23 @@ pub struct UnitBrief {
     pub path: String,
 }
 
-const UNIT_BRIEF: (units::id, units::code, units::name, units::path) =
-    (units::id, units::code, units::name, units::path);
-
-/// The units inside any of `paths`, up to `limit`.
+/// The ids of the units inside any of `paths`, up to `limit`: lists filter by them and show
+/// their own rows' units, so nothing else of these units is needed.
 fn units_under(
     conn: &mut AnyConnection,
     paths: &[String],
     limit: i64,
-) -> Result<Vec<UnitBrief>, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     if let [p] = paths {
         // One subtree (most accounts): a fixed query the connection keeps prepared.
         return Ok(units::table
-            .select(UNIT_BRIEF)
+            .select(units::id)
             .filter(units::path.ge(p))
             .filter(units::path.lt(path_upper_bound(p)))
             .limit(limit)
             .load(conn)?);
     }
-    let mut q = units::table.select(UNIT_BRIEF).into_boxed();
+    let mut q = units::table.select(units::id).into_boxed();
     for (i, p) in paths.iter().enumerate() {
         let range = units::path
             .ge(p.clone())
@@ -173,8 +171,8 @@ pub(crate) enum ReachSql<QS> {
     Empty,
     /// No filter.
     All,
-    /// Keep rows whose unit is one of these (with what lists show of them).
-    Units(Vec<UnitBrief>),
+    /// Keep rows whose unit is one of these ids.
+    Units(Vec<String>),
     /// Keep rows whose unit lies in these subtrees (`unit_in_subtrees`): too many units to
     /// list.
     Subtrees(Vec<String>, std::marker::PhantomData<QS>),
@@ -184,7 +182,7 @@ impl<QS: 'static> ReachSql<QS> {
     /// The unit ids of `Units`.
     pub(crate) fn unit_ids(&self) -> Vec<&str> {
         match self {
-            Self::Units(units) => units.iter().map(|u| u.id.as_str()).collect(),
+            Self::Units(ids) => ids.iter().map(String::as_str).collect(),
             _ => Vec::new(),
         }
     }
