@@ -5,6 +5,7 @@
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wangge_geo::{CellIndex, LatLng, LocateIndex, Resolution};
 use wangge_persistence::{AnyConnection, StoreError, grid};
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub generation: i64,
     pub index: LocateIndex,
     pub units: Vec<UnitSummary>,
+    /// Position in `units` by unit id.
+    by_id: HashMap<String, u32>,
 }
 
 pub struct Locator {
@@ -53,6 +56,7 @@ impl Locator {
                 generation: -1,
                 index: LocateIndex::builder(leaf).build(),
                 units: Vec::new(),
+                by_id: HashMap::new(),
             }),
             rebuilding: Mutex::new(()),
             leaf,
@@ -81,7 +85,7 @@ impl Locator {
             return Ok(false);
         }
         let records = grid::all_units(conn)?;
-        let mut pos = std::collections::HashMap::with_capacity(records.len());
+        let mut pos = HashMap::with_capacity(records.len());
         for (i, u) in records.iter().enumerate() {
             pos.insert(u.id.clone(), u32::try_from(i).unwrap_or(u32::MAX));
         }
@@ -114,12 +118,21 @@ impl Locator {
             generation,
             index: builder.build(),
             units,
+            by_id: pos,
         }));
         Ok(true)
     }
 }
 
 impl Snapshot {
+    /// The unit with this id, as of the snapshot's generation: names and codes change only
+    /// with the generation, so a snapshot is as fresh as the locate index. A unit created
+    /// since (it has no coverage yet) is not here; callers ask the database for it.
+    #[must_use]
+    pub fn unit(&self, id: &str) -> Option<&UnitSummary> {
+        self.units.get(usize::try_from(*self.by_id.get(id)?).ok()?)
+    }
+
     /// The leaf cell of the point and the chain of units from the deepest covering one up to
     /// the district; `None` when no unit covers it.
     #[must_use]

@@ -468,6 +468,86 @@ async fn moves_are_checked_and_recorded_in_the_history() {
 }
 
 #[actix_web::test]
+async fn the_list_shows_each_household_unit_as_it_is_now() {
+    // The list takes unit names from the locate snapshot: a rename must show at once, and a
+    // unit the snapshot does not hold (new, without coverage) must still be named.
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app
+        .user("staff", &["community_staff"], &[(id(&grid.district), true)])
+        .await;
+    let first = register(&app, &staff, "幸福路 1 号", IN_COMMUNITY)
+        .await
+        .json();
+    let second = register(&app, &staff, "幸福路 2 号", IN_COMMUNITY)
+        .await
+        .json();
+    let group = app
+        .create_unit("440904001001001", "新一组", 4, Some(id(&grid.community)))
+        .await;
+    let r = call(
+        &app,
+        &staff,
+        Method::PATCH,
+        &format!("/api/v1/households/{}", second["id"].as_str().unwrap()),
+        Some(json!({ "unit_id": id(&group), "unit_reason": "新设小组，边界未划" })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Creating a unit does not move the coverage generation: the snapshot lacks the group.
+    let listed = || async {
+        let list = call(&app, &staff, Method::GET, "/api/v1/households", None)
+            .await
+            .json();
+        let mut units: Vec<(String, String, String)> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let s = |v: &Value| v.as_str().unwrap().to_owned();
+                (
+                    s(&h["address"]),
+                    s(&h["unit"]["code"]),
+                    s(&h["unit"]["name"]),
+                )
+            })
+            .collect();
+        units.sort();
+        units
+    };
+    let row = |a: &str, c: &str, n: &str| (a.to_owned(), c.to_owned(), n.to_owned());
+    assert_eq!(
+        listed().await,
+        [
+            row("幸福路 1 号", "440904001001", "一社区"),
+            row("幸福路 2 号", "440904001001001", "新一组")
+        ]
+    );
+    let community = app
+        .get(&format!("/api/v1/units/{}", id(&grid.community)))
+        .await
+        .json();
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/units/{}", id(&grid.community)),
+            Some(&app.admin_token),
+            Some(json!({ "name": "幸福社区" })),
+            &[("if-match", &format!("\"{}\"", community["version"]))],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        listed().await,
+        [
+            row("幸福路 1 号", "440904001001", "幸福社区"),
+            row("幸福路 2 号", "440904001001001", "新一组")
+        ]
+    );
+    assert_eq!(first["unit"]["name"], "一社区");
+}
+
+#[actix_web::test]
 async fn households_are_filtered_by_tag_text_unit_and_distance() {
     let app = TestApp::spawn().await;
     let grid = SmallGrid::build(&app).await;

@@ -19,8 +19,8 @@ use wangge_domain::{
 };
 use wangge_geo::Crs;
 use wangge_persistence::households::{
-    self as store, Household, HouseholdCursor, HouseholdFilter, HouseholdPatch, Near, NewHousehold,
-    NewResident, NewVisit, ResidentPatch, ResidentRecord,
+    self as store, Household, HouseholdCursor, HouseholdFilter, HouseholdPatch, HouseholdRecord,
+    Near, NewHousehold, NewResident, NewVisit, ResidentPatch, ResidentRecord,
 };
 use wangge_persistence::{AnyConnection, Sealed, grid};
 
@@ -62,14 +62,20 @@ struct LatLngBody {
 
 #[must_use]
 pub fn household_body(h: &Household) -> HouseholdBody<'_> {
-    let r = &h.record;
-    HouseholdBody {
-        id: &r.id,
-        unit: UnitRefBody {
+    record_body(
+        &h.record,
+        UnitRefBody {
             id: &h.unit.id,
             code: &h.unit.code,
             name: &h.unit.name,
         },
+    )
+}
+
+fn record_body<'a>(r: &'a HouseholdRecord, unit: UnitRefBody<'a>) -> HouseholdBody<'a> {
+    HouseholdBody {
+        id: &r.id,
+        unit,
         address: &r.address,
         location: LatLngBody {
             lat: r.lat,
@@ -274,6 +280,10 @@ pub async fn list(
         _ => return Err(bad("give both lat and lng")),
     };
     let searched_pii = id_card_hash.is_some() || phone_hash.is_some();
+    // The page's units come from the locate snapshot, which every change to a unit's name or
+    // code refreshes; only units it does not hold yet cost a query.
+    let snap = state.locator.snapshot();
+    let page_snap = snap.clone();
     let body = state
         .db_then(move |conn| {
             let access = access::load(conn, &user)?;
@@ -307,14 +317,38 @@ pub async fn list(
                 e.details = json!({ "id_card": filter.id_card_hash.is_some(), "phone": filter.phone_hash.is_some(), "found": rows.len() });
                 access::record(conn, &e)?;
             }
-            Ok(rows)
-        }, move |rows| {
+            let mut missing: Vec<&str> = rows
+                .iter()
+                .map(|h| h.unit_id.as_str())
+                .filter(|id| snap.unit(id).is_none())
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            let fetched = if missing.is_empty() {
+                Vec::new()
+            } else {
+                store::unit_briefs(conn, &missing)?
+            };
+            Ok((rows, fetched))
+        }, move |(rows, fetched)| {
+            let unit_of = |r: &HouseholdRecord| {
+                if let Some(u) = page_snap.unit(&r.unit_id) {
+                    return Ok(UnitRefBody { id: &u.id, code: &u.code, name: &u.name });
+                }
+                fetched
+                    .iter()
+                    .find(|u| u.id == r.unit_id)
+                    .map(|u| UnitRefBody { id: &u.id, code: &u.code, name: &u.name })
+                    .ok_or_else(|| {
+                        ApiError::internal(&format!("household {} names no unit", r.id))
+                    })
+            };
             let more = rows.len() > limit as usize;
             let shown = &rows[..rows.len().min(limit as usize)];
             let next_cursor = if more {
                 shown
                     .last()
-                    .map(|h| format_cursor(&HouseholdCursor::after(&h.record)))
+                    .map(|h| format_cursor(&HouseholdCursor::after(h)))
             } else {
                 None
             };
@@ -328,7 +362,10 @@ pub async fn list(
             serde_json::to_writer(
                 &mut body,
                 &Page {
-                    items: shown.iter().map(household_body).collect(),
+                    items: shown
+                        .iter()
+                        .map(|r| Ok(record_body(r, unit_of(r)?)))
+                        .collect::<Result<_, ApiError>>()?,
                     next_cursor,
                 },
             )
