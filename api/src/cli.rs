@@ -46,6 +46,25 @@ enum Command {
         #[command(subcommand)]
         action: HouseholdAction,
     },
+    /// Personal data at rest: its keys.
+    Pii {
+        #[command(subcommand)]
+        action: PiiAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PiiAction {
+    /// How many sealed values each key holds, per column.
+    Status,
+    /// Re-seal every value held under an old key (WANGGE_PII_OLD_KEYS) with the current one
+    /// (WANGGE_PII_KEY), so that the old key can be retired. Safe beside a running server
+    /// and to run again.
+    Reseal {
+        /// Values per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,7 +237,69 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         Command::Households {
             action: HouseholdAction::Import { file, format },
         } => import_households(&file, format.as_deref()),
+        Command::Pii {
+            action: PiiAction::Status,
+        } => pii_status(),
+        Command::Pii {
+            action: PiiAction::Reseal { batch },
+        } => pii_reseal(batch),
     }
+}
+
+fn print_key_counts(column: &str, counts: &[(String, i64)], current: &str) {
+    if counts.is_empty() {
+        println!("{column}: none");
+    }
+    for (key, n) in counts {
+        let mark = if key == current { " (current)" } else { "" };
+        println!("{column}: {n} under key {key}{mark}");
+    }
+}
+
+fn pii_status() -> Result<(), CliError> {
+    let s = settings()?;
+    let pii = crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
+    let pool = startup::open_database(&s)?;
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    for col in wangge_persistence::sealed::SealedColumn::ALL {
+        let counts = wangge_persistence::sealed::count_by_key(&mut conn, col)?;
+        print_key_counts(col.name(), &counts, pii.current_key_id());
+    }
+    Ok(())
+}
+
+fn pii_reseal(batch: i64) -> Result<(), CliError> {
+    let s = settings()?;
+    let pii = crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
+    let pool = startup::open_database(&s)?;
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message("re-sealing");
+    let result = crate::pii::reseal(&mut conn, &pii, batch, &mut |done| bar.set_position(done));
+    bar.finish_and_clear();
+    let report = result.map_err(|e| CliError::Usage(format!("re-sealing stopped: {e}")))?;
+    let total: u64 = report.resealed.iter().map(|(_, n)| n).sum();
+    // Who changed what is kept for personal data; the command line has no account.
+    crate::access::record(
+        &mut conn,
+        &wangge_persistence::audit::NewAuditEvent {
+            action: "pii.resealed",
+            details: serde_json::json!({
+                "key_id": pii.current_key_id(),
+                "values": report.resealed.iter().map(|(c, n)| (c.name(), n)).collect::<std::collections::BTreeMap<_, _>>(),
+                "by": "command line",
+            }),
+            ..Default::default()
+        },
+    )?;
+    println!(
+        "re-sealed {total} values under key {}",
+        pii.current_key_id()
+    );
+    for (col, counts) in &report.remaining {
+        print_key_counts(col.name(), counts, pii.current_key_id());
+    }
+    Ok(())
 }
 
 fn serve() -> Result<(), CliError> {

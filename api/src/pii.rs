@@ -8,7 +8,8 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
-use wangge_persistence::Sealed;
+use wangge_persistence::sealed::{self, SealedColumn};
+use wangge_persistence::{AnyConnection, Sealed, StoreError};
 
 /// Which kind of value is sealed: part of the associated data, so a ciphertext cannot be
 /// passed off as another kind, and of the hash, so equal digits of different kinds differ.
@@ -153,6 +154,15 @@ impl PiiKeys {
     /// Seals a value under the current key: nonce ‖ ciphertext ‖ tag.
     #[must_use]
     pub fn seal(&self, kind: PiiKind, plain: &str, masked: String) -> Sealed {
+        Sealed {
+            cipher: self.seal_bytes(kind, plain),
+            key_id: self.current_id.clone(),
+            hash: self.hash(kind, plain),
+            masked,
+        }
+    }
+
+    fn seal_bytes(&self, kind: PiiKind, plain: &str) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         // See `random_hex32`: the system RNG does not fail on supported platforms.
         let _ = self.rng.fill(&mut nonce);
@@ -166,20 +176,20 @@ impl PiiKeys {
             )
             .is_ok()
         });
-        let cipher = if sealed {
+        if sealed {
             let mut c = nonce.to_vec();
             c.extend_from_slice(&buf);
             c
         } else {
             // Unreachable with a valid key; store nothing rather than the plain text.
             Vec::new()
-        };
-        Sealed {
-            cipher,
-            key_id: self.current_id.clone(),
-            hash: self.hash(kind, plain),
-            masked,
         }
+    }
+
+    /// The id of the key new values are sealed under.
+    #[must_use]
+    pub fn current_key_id(&self) -> &str {
+        &self.current_id
     }
 
     /// Opens a sealed value.
@@ -238,6 +248,93 @@ fn local_keys(settings: &Settings) -> Result<(Secret, Secret), ConfigError> {
         "WANGGE_PII_KEY is not set: generated local keys for personal data and kept them in the data directory (set WANGGE_PII_KEY and WANGGE_PII_HASH_KEY in production, and keep them: without them the data cannot be read)"
     );
     Ok((Secret::new(k), Secret::new(h)))
+}
+
+/// What [`reseal`] did, by column: values moved to the current key, and what each key
+/// holds afterwards.
+#[derive(Debug, Default)]
+pub struct ResealReport {
+    pub resealed: Vec<(SealedColumn, u64)>,
+    pub remaining: Vec<(SealedColumn, Vec<(String, i64)>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{column} of row {row}: {source}")]
+    Open {
+        column: &'static str,
+        row: String,
+        source: PiiError,
+    },
+}
+
+fn kind_of(col: SealedColumn) -> PiiKind {
+    match col {
+        SealedColumn::ResidentIdCard => PiiKind::IdCard,
+        SealedColumn::ResidentPhone | SealedColumn::UserPhone => PiiKind::Phone,
+    }
+}
+
+/// Re-seals every value held under an old key with the current key, `batch` values per
+/// transaction, calling `progress` with the number done after each batch. The keyed hashes
+/// and masks do not change (the hash key is not rotated), nor do row versions. Safe to run
+/// beside a serving instance, and to run again after an interruption: a value changed
+/// meanwhile is already under the current key and is left alone. Once it reports nothing
+/// left under an old key, that key can be removed from `WANGGE_PII_OLD_KEYS`.
+///
+/// # Errors
+/// Database errors, or a value whose key is not configured or that fails authentication
+/// (nothing of its batch is written; earlier batches stay done).
+pub fn reseal(
+    conn: &mut AnyConnection,
+    keys: &PiiKeys,
+    batch: i64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ResealReport, ResealError> {
+    let mut report = ResealReport::default();
+    let mut done = 0u64;
+    for col in SealedColumn::ALL {
+        let kind = kind_of(col);
+        let mut after = String::new();
+        let mut moved = 0u64;
+        loop {
+            let rows = sealed::not_under_key(conn, col, keys.current_key_id(), &after, batch)?;
+            let Some(last) = rows.last() else { break };
+            after.clone_from(&last.row_id);
+            // Opened and sealed before the transaction, which then only writes.
+            let mut fresh = Vec::with_capacity(rows.len());
+            for v in &rows {
+                let plain =
+                    keys.open(kind, &v.cipher, &v.key_id)
+                        .map_err(|source| ResealError::Open {
+                            column: col.name(),
+                            row: v.row_id.clone(),
+                            source,
+                        })?;
+                fresh.push((v, keys.seal_bytes(kind, &plain)));
+            }
+            let n = wangge_persistence::transaction(conn, |conn| {
+                let mut n = 0u64;
+                for (v, cipher) in &fresh {
+                    let current = keys.current_key_id();
+                    if sealed::replace(conn, col, &v.row_id, &v.key_id, cipher, current)? {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })?;
+            moved += n;
+            done += n;
+            progress(done);
+        }
+        report.resealed.push((col, moved));
+        report
+            .remaining
+            .push((col, sealed::count_by_key(conn, col)?));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

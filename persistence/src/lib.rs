@@ -21,6 +21,7 @@ pub mod grid;
 pub mod households;
 pub mod schema;
 mod scoped;
+pub mod sealed;
 pub mod sessions;
 pub mod users;
 

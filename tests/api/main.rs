@@ -15,5 +15,6 @@ mod household_import;
 mod households;
 mod import_export;
 mod locate;
+mod pii;
 mod units;
 mod users;
