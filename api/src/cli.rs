@@ -58,8 +58,8 @@ enum PiiAction {
     /// How many sealed values each key holds, per column.
     Status,
     /// Re-seal every value held under an old key (WANGGE_PII_OLD_KEYS) with the current one
-    /// (WANGGE_PII_KEY), so that the old key can be retired. Safe beside a running server
-    /// and to run again.
+    /// (WANGGE_PII_KEY), so that the old key can be retired. Every running server must
+    /// already be able to open values under the current key; safe to run again.
     Reseal {
         /// Values per transaction.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
@@ -277,21 +277,12 @@ fn pii_reseal(batch: i64) -> Result<(), CliError> {
     bar.set_message("re-sealing");
     let result = crate::pii::reseal(&mut conn, &pii, batch, &mut |done| bar.set_position(done));
     bar.finish_and_clear();
-    let report = result.map_err(|e| CliError::Usage(format!("re-sealing stopped: {e}")))?;
-    let total: u64 = report.resealed.iter().map(|(_, n)| n).sum();
-    // Who changed what is kept for personal data; the command line has no account.
-    crate::access::record(
-        &mut conn,
-        &wangge_persistence::audit::NewAuditEvent {
-            action: "pii.resealed",
-            details: serde_json::json!({
-                "key_id": pii.current_key_id(),
-                "values": report.resealed.iter().map(|(c, n)| (c.name(), n)).collect::<std::collections::BTreeMap<_, _>>(),
-                "by": "command line",
-            }),
-            ..Default::default()
-        },
-    )?;
+    let report = result.map_err(|e| {
+        CliError::Usage(format!(
+            "re-sealing stopped: {e} (what was done is in the audit log as pii.resealed; run it again to go on)"
+        ))
+    })?;
+    let total = report.total();
     println!(
         "re-sealed {total} values under key {}",
         pii.current_key_id()

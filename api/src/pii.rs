@@ -8,6 +8,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
+use wangge_persistence::audit::{self, NewAuditEvent};
 use wangge_persistence::sealed::{self, SealedColumn};
 use wangge_persistence::{AnyConnection, Sealed, StoreError};
 
@@ -155,14 +156,17 @@ impl PiiKeys {
     #[must_use]
     pub fn seal(&self, kind: PiiKind, plain: &str, masked: String) -> Sealed {
         Sealed {
-            cipher: self.seal_bytes(kind, plain),
+            // Unreachable with a valid key; store nothing rather than the plain text.
+            cipher: self.seal_bytes(kind, plain).unwrap_or_default(),
             key_id: self.current_id.clone(),
             hash: self.hash(kind, plain),
             masked,
         }
     }
 
-    fn seal_bytes(&self, kind: PiiKind, plain: &str) -> Vec<u8> {
+    /// nonce ‖ ciphertext ‖ tag under the current key; `None` only if sealing failed, which
+    /// a valid key does not.
+    fn seal_bytes(&self, kind: PiiKind, plain: &str) -> Option<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         // See `random_hex32`: the system RNG does not fail on supported platforms.
         let _ = self.rng.fill(&mut nonce);
@@ -176,14 +180,11 @@ impl PiiKeys {
             )
             .is_ok()
         });
-        if sealed {
+        sealed.then(|| {
             let mut c = nonce.to_vec();
             c.extend_from_slice(&buf);
             c
-        } else {
-            // Unreachable with a valid key; store nothing rather than the plain text.
-            Vec::new()
-        }
+        })
     }
 
     /// The id of the key new values are sealed under.
@@ -258,6 +259,13 @@ pub struct ResealReport {
     pub remaining: Vec<(SealedColumn, Vec<(String, i64)>)>,
 }
 
+impl ResealReport {
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.resealed.iter().map(|(_, n)| n).sum()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ResealError {
     #[error(transparent)]
@@ -268,6 +276,8 @@ pub enum ResealError {
         row: String,
         source: PiiError,
     },
+    #[error("sealing under key {0} failed")]
+    Seal(String),
 }
 
 fn kind_of(col: SealedColumn) -> PiiKind {
@@ -278,15 +288,19 @@ fn kind_of(col: SealedColumn) -> PiiKind {
 }
 
 /// Re-seals every value held under an old key with the current key, `batch` values per
-/// transaction, calling `progress` with the number done after each batch. The keyed hashes
-/// and masks do not change (the hash key is not rotated), nor do row versions. Safe to run
-/// beside a serving instance, and to run again after an interruption: a value changed
-/// meanwhile is already under the current key and is left alone. Once it reports nothing
-/// left under an old key, that key can be removed from `WANGGE_PII_OLD_KEYS`.
+/// transaction, calling `progress` with the number done after each batch, and records
+/// `pii.resealed` in the audit log with what was done, also when it stops on an error.
+///
+/// The keyed hashes and masks do not change (the hash key is not rotated), nor do row
+/// versions. A value is replaced only if the row still holds the very ciphertext that was
+/// opened, so a value written meanwhile is left alone, and a rerun after an interruption
+/// goes on where it stopped. Every running instance must be able to open values under the
+/// current key before this runs (README, `WANGGE_PII_OLD_KEYS`). Once nothing is left under
+/// an old key, that key can be removed.
 ///
 /// # Errors
 /// Database errors, or a value whose key is not configured or that fails authentication
-/// (nothing of its batch is written; earlier batches stay done).
+/// (nothing of its batch is written; earlier batches stay done and are in the audit event).
 pub fn reseal(
     conn: &mut AnyConnection,
     keys: &PiiKeys,
@@ -294,13 +308,43 @@ pub fn reseal(
     progress: &mut dyn FnMut(u64),
 ) -> Result<ResealReport, ResealError> {
     let mut report = ResealReport::default();
+    let outcome = reseal_into(conn, keys, batch, progress, &mut report);
+    let values: std::collections::BTreeMap<&str, u64> = report
+        .resealed
+        .iter()
+        .map(|(c, n)| (c.name(), *n))
+        .collect();
+    let event = NewAuditEvent {
+        action: "pii.resealed",
+        details: serde_json::json!({
+            "key_id": keys.current_key_id(),
+            "values": values,
+            "error": outcome.as_ref().err().map(ToString::to_string),
+        }),
+        ..NewAuditEvent::default()
+    };
+    // Batches already written must be on record even when a later one failed.
+    let recorded = audit::record(conn, &event);
+    outcome?;
+    recorded?;
+    Ok(report)
+}
+
+fn reseal_into(
+    conn: &mut AnyConnection,
+    keys: &PiiKeys,
+    batch: i64,
+    progress: &mut dyn FnMut(u64),
+    report: &mut ResealReport,
+) -> Result<(), ResealError> {
+    let current = keys.current_key_id();
     let mut done = 0u64;
     for col in SealedColumn::ALL {
         let kind = kind_of(col);
         let mut after = String::new();
-        let mut moved = 0u64;
+        report.resealed.push((col, 0));
         loop {
-            let rows = sealed::not_under_key(conn, col, keys.current_key_id(), &after, batch)?;
+            let rows = sealed::not_under_key(conn, col, current, &after, batch)?;
             let Some(last) = rows.last() else { break };
             after.clone_from(&last.row_id);
             // Opened and sealed before the transaction, which then only writes.
@@ -313,28 +357,31 @@ pub fn reseal(
                             row: v.row_id.clone(),
                             source,
                         })?;
-                fresh.push((v, keys.seal_bytes(kind, &plain)));
+                let cipher = keys
+                    .seal_bytes(kind, &plain)
+                    .ok_or_else(|| ResealError::Seal(current.to_owned()))?;
+                fresh.push((v, cipher));
             }
             let n = wangge_persistence::transaction(conn, |conn| {
                 let mut n = 0u64;
                 for (v, cipher) in &fresh {
-                    let current = keys.current_key_id();
-                    if sealed::replace(conn, col, &v.row_id, &v.key_id, cipher, current)? {
+                    if sealed::replace(conn, col, v, cipher, current)? {
                         n += 1;
                     }
                 }
                 Ok(n)
             })?;
-            moved += n;
+            if let Some((_, moved)) = report.resealed.last_mut() {
+                *moved += n;
+            }
             done += n;
             progress(done);
         }
-        report.resealed.push((col, moved));
         report
             .remaining
             .push((col, sealed::count_by_key(conn, col)?));
     }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -117,24 +117,28 @@ pub fn not_under_key(
     })
 }
 
-/// Replaces one sealed value, provided it is still the one under `old_key_id` (a value
-/// changed meanwhile is already under the current key). The row's version does not move:
-/// its content is the same. Returns whether the row was changed.
+/// Replaces one sealed value with `cipher` under `key_id`, provided the row still holds
+/// exactly `old` (same ciphertext: every sealing draws a fresh nonce, so a value written
+/// meanwhile, under any key, never matches and is left alone). The row's version does not
+/// move: its content is the same. Returns whether the row was changed.
 ///
 /// # Errors
 /// Database errors.
 pub fn replace(
     conn: &mut AnyConnection,
     col: SealedColumn,
-    row_id: &str,
-    old_key_id: &str,
+    old: &SealedValue,
     cipher: &[u8],
     key_id: &str,
 ) -> Result<bool, StoreError> {
     with_column!(col, |t, id, c, key| {
-        let n = diesel::update(t.filter(id.eq(row_id)).filter(key.eq(old_key_id)))
-            .set((c.eq(cipher), key.eq(key_id)))
-            .execute(conn)?;
+        let n = diesel::update(
+            t.filter(id.eq(&old.row_id))
+                .filter(key.eq(&old.key_id))
+                .filter(c.eq(&old.cipher)),
+        )
+        .set((c.eq(cipher), key.eq(key_id)))
+        .execute(conn)?;
         Ok(n == 1)
     })
 }

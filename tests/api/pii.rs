@@ -44,6 +44,7 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
         h.json()["id"].as_str().unwrap()
     );
     let numbers = [id_card("44090419850615123"), id_card("44090419900101002")];
+    let mut resident_ids = Vec::new();
     for (i, n) in numbers.iter().enumerate() {
         let r = app
             .send(
@@ -55,6 +56,7 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
+        resident_ids.push(r.json()["id"].as_str().unwrap().to_owned());
     }
     let r = app
         .send(
@@ -81,6 +83,24 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
     let err = pii::reseal(&mut conn, &stranger, 10, &mut |_| {}).unwrap_err();
     assert!(matches!(err, ResealError::Open { .. }), "{err}");
     assert_eq!(counts(&mut conn)[0], under(old_id, 2));
+
+    // A value written between reading and replacing is left alone, under whatever key.
+    let stale = sealed::not_under_key(&mut conn, SealedColumn::ResidentPhone, "t2", "", 10)
+        .unwrap()
+        .into_iter()
+        .find(|v| v.row_id == resident_ids[0])
+        .unwrap();
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("{residents}/{}", resident_ids[0]),
+            Some(&staff),
+            Some(json!({ "phone": "13800000000" })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!sealed::replace(&mut conn, SealedColumn::ResidentPhone, &stale, b"x", "t2").unwrap());
 
     // Rotated: the new key is current and the old one kept for opening.
     let mut rotated = app.settings.clone();
@@ -120,7 +140,7 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
     let mut expected = vec![
         numbers[0].clone(),
         numbers[1].clone(),
-        "13812345670".to_owned(),
+        "13800000000".to_owned(),
         "13812345671".to_owned(),
         "13912345678".to_owned(),
     ];
@@ -138,4 +158,23 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
         .await;
     assert_eq!(found.status, 200, "{}", found.text);
     assert_eq!(found.json()["items"].as_array().unwrap().len(), 1);
+
+    // Every run is on record, the one that stopped too.
+    let events = app.get("/api/v1/audit?action=pii.resealed").await.json();
+    let mut details: Vec<serde_json::Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["details"].clone())
+        .collect();
+    details.sort_by_key(|d| d["values"]["residents.id_card"].as_u64());
+    assert_eq!(details.len(), 3, "{events}");
+    assert!(
+        details.iter().filter(|d| d["error"].is_string()).count() == 1,
+        "{events}"
+    );
+    assert_eq!(
+        details[2]["values"],
+        json!({ "residents.id_card": 2, "residents.phone": 2, "users.phone": 1 })
+    );
 }
