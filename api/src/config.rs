@@ -71,6 +71,9 @@ pub struct Settings {
     pub access_token_ttl_s: u64,
     /// `WANGGE_REFRESH_TOKEN_TTL_S`, default 1,209,600 (14 days).
     pub refresh_token_ttl_s: u64,
+    /// `WANGGE_SESSION_MAX_AGE_S`, default 2,592,000 (30 days): however often it is
+    /// refreshed, a session ends this long after its login.
+    pub session_max_age_s: u64,
     /// `WANGGE_RATE_LIMIT_PER_MIN`: requests per minute per client address on /api/v1,
     /// default 6000; 0 turns the limit off.
     pub rate_limit_per_min: u32,
@@ -135,6 +138,7 @@ impl Settings {
             pool_size: parse_var("WANGGE_DB_POOL_SIZE", 8)?,
             access_token_ttl_s: parse_var("WANGGE_ACCESS_TOKEN_TTL_S", 900)?,
             refresh_token_ttl_s: parse_var("WANGGE_REFRESH_TOKEN_TTL_S", 1_209_600)?,
+            session_max_age_s: parse_var("WANGGE_SESSION_MAX_AGE_S", 2_592_000)?,
             rate_limit_per_min: parse_var("WANGGE_RATE_LIMIT_PER_MIN", 6000)?,
             locate_poll_s: parse_var("WANGGE_LOCATE_POLL_S", 5)?,
             pii_key: var("WANGGE_PII_KEY").map(Secret::new),

@@ -56,6 +56,20 @@ pub fn find_refresh(
         .optional()?)
 }
 
+/// When the session (refresh-token family) began: its first token's creation time.
+///
+/// # Errors
+/// Database errors.
+pub fn family_started_at(
+    conn: &mut AnyConnection,
+    family_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .select(diesel::dsl::min(refresh_tokens::created_at))
+        .first(conn)?)
+}
+
 /// Marks a token used, once: false when it was already used (a concurrent or repeated use).
 ///
 /// # Errors

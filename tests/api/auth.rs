@@ -254,6 +254,32 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
 }
 
 #[actix_web::test]
+async fn a_session_ends_at_its_maximum_age_however_often_it_is_refreshed() {
+    // Refresh tokens live an hour here; the session only 3 seconds.
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        session_max_age_s: 3,
+        ..Default::default()
+    })
+    .await;
+    let login = app.login(ADMIN, ADMIN_PASSWORD).await.json();
+    assert_eq!(login["refresh_expires_in"], 3, "{login}");
+    let next = refresh(&app, login["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let next = next.json();
+    assert!(next["refresh_expires_in"].as_u64().unwrap() <= 3, "{next}");
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let late = refresh(&app, next["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (late.status, late.code().as_str()),
+        (401, "invalid_refresh_token"),
+        "{}",
+        late.text
+    );
+    // A new login starts a new session.
+    assert_eq!(app.login(ADMIN, ADMIN_PASSWORD).await.status, 200);
+}
+
+#[actix_web::test]
 async fn refresh_tokens_are_stored_hashed() {
     let app = TestApp::spawn().await;
     let token = app.login(ADMIN, ADMIN_PASSWORD).await.json()["refresh_token"]

@@ -35,6 +35,7 @@ pub struct Options {
     pub locate_poll_s: u64,
     pub rate_limit_per_min: u32,
     pub access_token_ttl_s: u64,
+    pub session_max_age_s: u64,
 }
 
 impl Default for Options {
@@ -46,6 +47,7 @@ impl Default for Options {
             locate_poll_s: 3600,
             rate_limit_per_min: 0,
             access_token_ttl_s: 900,
+            session_max_age_s: 2_592_000,
         }
     }
 }
@@ -134,6 +136,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         pool_size: 4,
         access_token_ttl_s: opts.access_token_ttl_s,
         refresh_token_ttl_s: 3600,
+        session_max_age_s: opts.session_max_age_s,
         rate_limit_per_min: opts.rate_limit_per_min,
         locate_poll_s: opts.locate_poll_s,
         pii_key: Some(Secret::new(PII_KEY.into())),

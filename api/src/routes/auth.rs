@@ -45,10 +45,17 @@ fn prepare_pair(
     state: &AppState,
     user: &UserRecord,
     family_id: &str,
+    session_started_s: u64,
 ) -> Result<(serde_json::Value, NewRefresh), ApiError> {
     let now = now_s();
     let refresh = random_token(48);
-    let refresh_ttl_s = state.settings.refresh_token_ttl_s;
+    // No refresh token outlives the session's maximum age, so a stolen one cannot be kept
+    // alive for ever by refreshing it.
+    let session_ends_s = session_started_s.saturating_add(state.settings.session_max_age_s);
+    let refresh_ttl_s = state
+        .settings
+        .refresh_token_ttl_s
+        .min(session_ends_s.saturating_sub(now));
     let stored = NewRefresh {
         hash: token_hash(&refresh),
         expires_at: rfc3339(now.saturating_add(refresh_ttl_s)),
@@ -72,14 +79,14 @@ fn prepare_pair(
     Ok((body, stored))
 }
 
-/// A new pair in session `family_id`, its refresh token stored (one insert).
+/// A new session's first pair, its refresh token stored (one insert).
 fn issue_pair(
     state: &AppState,
     conn: &mut wangge_persistence::AnyConnection,
     user: &UserRecord,
     family_id: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let (body, stored) = prepare_pair(state, user, family_id)?;
+    let (body, stored) = prepare_pair(state, user, family_id, now_s())?;
     sessions::insert_refresh(conn, family_id, &user.id, &stored.hash, &stored.expires_at)?;
     Ok(body)
 }
@@ -235,10 +242,21 @@ pub async fn refresh(
             if rec.expires_at < wangge_persistence::now_rfc3339() {
                 return Err(invalid());
             }
+            // The session began with its first token; a maximum age lowered since applies too.
+            let started_s = sessions::family_started_at(conn, &rec.family_id)?
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .and_then(|t| u64::try_from(t.timestamp()).ok())
+                .ok_or_else(invalid)?;
+            if started_s.saturating_add(st.settings.session_max_age_s) <= now_s() {
+                return Err(ApiError::unauthorized(
+                    "the session reached its maximum age; log in again",
+                )
+                .with_code("invalid_refresh_token"));
+            }
             let user = users::find_by_id(conn, &rec.user_id)?
                 .filter(|u| u.active)
                 .ok_or_else(invalid)?;
-            let (body, next) = prepare_pair(&st, &user, &rec.family_id)?;
+            let (body, next) = prepare_pair(&st, &user, &rec.family_id, started_s)?;
             // Spending the old token and storing its successor commit together: a failure in
             // between leaves the old token usable, so a retry is not mistaken for reuse.
             let spent = wangge_persistence::transaction(conn, |conn| {
