@@ -283,7 +283,6 @@ pub async fn list(
     // The page's units come from the locate snapshot, which every change to a unit's name or
     // code refreshes; only units it does not hold yet cost a query.
     let snap = state.locator.snapshot();
-    let page_snap = snap.clone();
     let body = state
         .db_then(move |conn| {
             let access = access::load(conn, &user)?;
@@ -329,10 +328,10 @@ pub async fn list(
             } else {
                 store::unit_briefs(conn, &missing)?
             };
-            Ok((rows, fetched))
-        }, move |(rows, fetched)| {
+            Ok((rows, fetched, snap))
+        }, move |(rows, fetched, snap)| {
             let unit_of = |r: &HouseholdRecord| {
-                if let Some(u) = page_snap.unit(&r.unit_id) {
+                if let Some(u) = snap.unit(&r.unit_id) {
                     return Ok(UnitRefBody { id: &u.id, code: &u.code, name: &u.name });
                 }
                 fetched
