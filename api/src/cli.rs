@@ -256,11 +256,19 @@ fn print_key_counts(column: &str, counts: &[(String, i64)], current: &str) {
     }
 }
 
-fn pii_status() -> Result<(), CliError> {
+/// The personal-data keys and a connection, for the `pii` commands.
+fn keys_and_connection() -> Result<(crate::pii::PiiKeys, wangge_persistence::PooledConn), CliError>
+{
     let s = settings()?;
     let pii = crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
-    let pool = startup::open_database(&s)?;
-    let mut conn = pool.get().map_err(StoreError::from)?;
+    let conn = startup::open_database(&s)?
+        .get()
+        .map_err(StoreError::from)?;
+    Ok((pii, conn))
+}
+
+fn pii_status() -> Result<(), CliError> {
+    let (pii, mut conn) = keys_and_connection()?;
     for col in wangge_persistence::sealed::SealedColumn::ALL {
         let counts = wangge_persistence::sealed::count_by_key(&mut conn, col)?;
         print_key_counts(col.name(), &counts, pii.current_key_id());
@@ -269,11 +277,13 @@ fn pii_status() -> Result<(), CliError> {
 }
 
 fn pii_reseal(batch: i64) -> Result<(), CliError> {
-    let s = settings()?;
-    let pii = crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
-    let pool = startup::open_database(&s)?;
-    let mut conn = pool.get().map_err(StoreError::from)?;
+    let (pii, mut conn) = keys_and_connection()?;
+    // A spinner with the count: the total is not known without counting first.
     let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} values ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
     bar.set_message("re-sealing");
     let result = crate::pii::reseal(&mut conn, &pii, batch, &mut |done| bar.set_position(done));
     bar.finish_and_clear();
