@@ -62,6 +62,31 @@ impl IdCardNumber {
         format!("{}-{}-{}", &self.0[6..10], &self.0[10..12], &self.0[12..14])
     }
 
+    /// The birth date the number encodes (checked real when the number was parsed).
+    #[must_use]
+    pub fn birth(&self) -> BirthDate {
+        let num = |r: std::ops::Range<usize>| -> u32 {
+            self.0.as_bytes()[r]
+                .iter()
+                .fold(0, |n, d| n * 10 + u32::from(d - b'0'))
+        };
+        BirthDate {
+            year: num(6..10),
+            month: num(10..12),
+            day: num(12..14),
+        }
+    }
+
+    /// The sex the 17th digit encodes: odd for male, even for female.
+    #[must_use]
+    pub fn gender(&self) -> Gender {
+        if (self.0.as_bytes()[16] - b'0') % 2 == 1 {
+            Gender::Male
+        } else {
+            Gender::Female
+        }
+    }
+
     /// `440904********1234`: the region of issue and the last four stay visible.
     #[must_use]
     pub fn masked(&self) -> String {
@@ -277,38 +302,7 @@ impl Tag {
     }
 }
 
-/// Free text of a record (a name, an address, notes): trimmed, not empty, at most `max`
-/// characters, no control characters except line breaks in notes.
-///
-/// # Errors
-/// When the rule is broken.
-pub fn text(
-    field: &'static str,
-    s: &str,
-    max: usize,
-    multiline: bool,
-) -> Result<String, ValidationError> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
-    }
-    // The limit holds for what was sent, before trimming, as the contract states it.
-    if s.chars().count() > max {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    if t.chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\t')))
-    {
-        return Err(ValidationError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(t.to_owned())
-}
+pub use crate::text::text;
 
 #[cfg(test)]
 #[allow(clippy::expect_used)]

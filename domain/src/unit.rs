@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use uuid::Uuid;
 
 /// A value from outside failed validation; the message says which and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,29 +18,6 @@ impl ValidationError {
             field,
             reason: reason.into(),
         }
-    }
-}
-
-/// A unit's id: a UUIDv7, so ids sort by creation time and serve as pagination cursors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UnitId(pub Uuid);
-
-impl UnitId {
-    /// Parses the canonical hyphenated form.
-    ///
-    /// # Errors
-    /// When `s` is not a UUID.
-    pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        Uuid::try_parse(s)
-            .map(Self)
-            .map_err(|_| ValidationError::new("id", format!("{s:?} is not a UUID")))
-    }
-}
-
-impl fmt::Display for UnitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.as_hyphenated().fmt(f)
     }
 }
 
