@@ -10,15 +10,16 @@ COPY Cargo.toml Cargo.lock ./
 COPY domain/Cargo.toml domain/Cargo.toml
 COPY geo/Cargo.toml geo/Cargo.toml
 COPY persistence/Cargo.toml persistence/Cargo.toml
+COPY app/Cargo.toml app/Cargo.toml
 COPY api/Cargo.toml api/Cargo.toml
 COPY tests/Cargo.toml tests/Cargo.toml
-RUN for c in domain geo persistence api; do mkdir -p $c/src && echo "" > $c/src/lib.rs; done \
+RUN for c in domain geo persistence app api; do mkdir -p $c/src && echo "" > $c/src/lib.rs; done \
  && echo "fn main() {}" > api/src/main.rs && mkdir -p geo/benches api/benches tests/api \
  && echo "fn main() {}" > geo/benches/locate.rs && echo "fn main() {}" > api/benches/demo_locate.rs \
  && echo "" > tests/lib.rs && echo "" > tests/api/main.rs \
  && cargo build --release -p wangge-api || true
 COPY . .
-RUN touch domain/src/lib.rs geo/src/lib.rs persistence/src/lib.rs api/src/lib.rs api/src/main.rs \
+RUN touch domain/src/lib.rs geo/src/lib.rs persistence/src/lib.rs app/src/lib.rs api/src/lib.rs api/src/main.rs \
  && cargo build --release -p wangge-api --locked
 
 FROM debian:bookworm-slim

@@ -30,7 +30,7 @@ fn points_inside(index: &LocateIndex) -> Vec<LatLng> {
 
 fn bench(c: &mut Criterion) {
     let started = Instant::now();
-    let items = wangge_api::demo::build(LEAF).unwrap();
+    let items = wangge_app::demo::build(LEAF).unwrap();
     eprintln!(
         "demo built: {} units in {:.2?}",
         items.len(),

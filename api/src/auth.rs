@@ -1,15 +1,12 @@
-//! Authentication: Argon2id password hashes, short-lived JWT access tokens, and the `AuthUser`
-//! extractor that every `/api/v1` handler but login takes. A missing or bad token is 401 before
+//! Authentication: short-lived JWT access tokens, and the `AuthUser` extractor that every
+//! `/api/v1` handler but login takes (passwords and sessions are `wangge_app`'s). A missing or bad token is 401 before
 //! the handler runs; what the caller may do is asked of the domain's predicates.
 
 use crate::error::ApiError;
 use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::{Ready, ready};
@@ -18,52 +15,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use wangge_domain::{Caller, Role};
 
 const ISSUER: &str = "wangge";
-
-/// A random URL-safe token of `len` characters.
-#[must_use]
-pub fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
-}
-
-/// A one-time password that meets the policy (it holds all four character classes).
-#[must_use]
-pub fn one_time_password() -> String {
-    format!("{}-{}9", random_token(16), random_token(4))
-}
-
-/// Hashes a password with Argon2id (the crate's default parameters, OWASP's minimum).
-///
-/// # Errors
-/// When hashing fails (it does not for valid inputs).
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
-
-/// Checks a password against a stored hash; false for a wrong password or an unreadable hash.
-#[must_use]
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// A hash to verify against when the user does not exist, so that the response time does not
-/// tell which usernames exist.
-pub fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("not-a-real-password-Aa1!").unwrap_or_default())
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -200,6 +151,16 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
+    /// The caller as the use cases know it.
+    #[must_use]
+    pub fn who(&self) -> wangge_app::Who {
+        wangge_app::Who::Account {
+            id: wangge_domain::UserId::from_uuid(self.caller.user_id),
+            address: self.address.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
     /// # Errors
     /// 403 unless the caller may read the grid.
     pub fn require_grid_reader(&self) -> Result<(), ApiError> {
@@ -269,11 +230,10 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     })
 }
 
-/// The client's address as the socket sees it (no proxy header is trusted yet).
+/// The client's address (behind trusted proxies, the one they name; see `client`).
 #[must_use]
 pub fn peer_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+    crate::client::address(req)
 }
 
 /// The id the telemetry middleware gave this request.
@@ -283,20 +243,6 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions()
         .get::<crate::telemetry::RequestId>()
         .map(|r| r.0.clone())
-}
-
-/// SHA-256 of a refresh token, hex: only this is stored, so a database leak yields no usable
-/// tokens.
-#[must_use]
-pub fn token_hash(token: &str) -> String {
-    use std::fmt::Write as _;
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    d.as_ref()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// Sessions revoked recently, kept in memory so the check costs no I/O. An entry can be

@@ -1,13 +1,17 @@
-//! The `wangge` command line: serve, migrate, seed, users and grid import/export.
+//! The `wangge` command line: serve, migrate, seed, users, the grid, households, personal-data
+//! keys and the outbox. Every command that writes calls the same use case as its API twin,
+//! as the operator (`operator:<login>`), so it is validated, audited and recorded alike.
 
 use crate::config::Settings;
 use crate::startup::{self, Application, StartupError};
-use crate::{auth, demo, grid_io, telemetry};
+use crate::telemetry;
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use wangge_domain::{Password, Role, Username};
-use wangge_persistence::{StoreError, grid, users};
+use std::sync::Arc;
+use wangge_app::{AppError, Services, Who};
+use wangge_domain::{DisplayName, Password, UnitId, Username, account};
+use wangge_persistence::{StoreError, grid};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +55,17 @@ enum Command {
         #[command(subcommand)]
         action: PiiAction,
     },
+    /// Events waiting for subscribers outside.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Undelivered events by type, with the oldest of each.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -132,7 +147,9 @@ pub enum CliError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Demo(#[from] demo::DemoError),
+    App(#[from] AppError),
+    #[error(transparent)]
+    Demo(#[from] wangge_app::demo::DemoError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -151,23 +168,58 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            if let CliError::Store(StoreError::ImportRejected(problems)) = &e {
-                for p in problems {
-                    eprintln!(
-                        "  feature {} ({}): {}",
-                        p.index,
-                        p.code.as_deref().unwrap_or("?"),
-                        p.problem
-                    );
-                }
+            if let CliError::App(AppError::Unprocessable { details, .. }) = &e {
+                print_problems(details);
             }
             1
         }
     }
 }
 
+/// Every rejected item of an import: features of a grid file, rows of a households file.
+fn print_problems(details: &serde_json::Value) {
+    for p in details["errors"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  feature {} ({}): {}",
+            p["index"],
+            p["code"].as_str().unwrap_or("?"),
+            p["problem"].as_str().unwrap_or_default()
+        );
+    }
+    for r in details["rows"].as_array().into_iter().flatten() {
+        let reference = r["household_ref"]
+            .as_str()
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        let field = r["field"]
+            .as_str()
+            .map(|f| format!(" {f}"))
+            .unwrap_or_default();
+        eprintln!(
+            "  line {}{reference}{field}: {}",
+            r["line"],
+            r["problem"].as_str().unwrap_or_default()
+        );
+    }
+}
+
 fn settings() -> Result<Settings, CliError> {
     Settings::from_env().map_err(|e| CliError::Startup(e.into()))
+}
+
+/// The database and the services the use cases need, for a command.
+fn open(s: &Settings) -> Result<(wangge_persistence::PooledConn, Services), CliError> {
+    let pii = s.pii_keys().map_err(|e| CliError::Startup(e.into()))?;
+    let pool = startup::open_database(s)?;
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let locator = Arc::new(wangge_app::locate::Locator::new(s.leaf));
+    locator.refresh(&mut conn)?;
+    let svc = Services {
+        pii,
+        locator,
+        config: s.app_config(),
+    };
+    Ok((conn, svc))
 }
 
 fn dispatch(cmd: Command) -> Result<(), CliError> {
@@ -179,33 +231,7 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         }
         Command::Seed {
             what: SeedWhat::Demo,
-        } => {
-            let s = settings()?;
-            let pool = startup::open_database(&s)?;
-            let mut conn = pool.get().map_err(StoreError::from)?;
-            if grid::count_units(&mut conn)? > 0 {
-                return Err(CliError::Usage(
-                    "the database already holds units; the demo loads into an empty grid".into(),
-                ));
-            }
-            let pii =
-                crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
-            let report = demo::seed(
-                &mut conn,
-                s.leaf,
-                std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                &pii,
-                s.demo_households,
-            )?;
-            println!(
-                "loaded the Dianbai demo: {} units, {} households, {} residents, {} workers",
-                report.units.created,
-                report.people.households,
-                report.people.residents,
-                report.people.workers
-            );
-            Ok(())
-        }
+        } => seed_demo(),
         Command::User {
             action:
                 UserAction::Create {
@@ -243,7 +269,65 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         Command::Pii {
             action: PiiAction::Reseal { batch },
         } => pii_reseal(batch),
+        Command::Outbox {
+            action: OutboxAction::Status,
+        } => outbox_status(),
     }
+}
+
+fn seed_demo() -> Result<(), CliError> {
+    let s = settings()?;
+    let (mut conn, svc) = open(&s)?;
+    if grid::count_units(&mut conn)? > 0 {
+        return Err(CliError::Usage(
+            "the database already holds units; the demo loads into an empty grid".into(),
+        ));
+    }
+    // On a terminal a bar per stage.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
+    let report = wangge_app::demo::seed(
+        &mut conn,
+        &svc,
+        s.demo_households,
+        &mut |stage, n, total| {
+            if !tty {
+                return;
+            }
+            if bar.as_ref().is_none_or(|(s, _)| *s != stage) {
+                if let Some((_, b)) = bar.take() {
+                    b.finish_and_clear();
+                }
+                bar = Some((stage, progress_bar(total as u64, stage)));
+            }
+            if let Some((_, b)) = &bar {
+                b.set_position(n as u64);
+            }
+        },
+    )?;
+    if let Some((_, b)) = bar {
+        b.finish_and_clear();
+    }
+    println!(
+        "loaded the Dianbai demo: {} units, {} households, {} residents, {} workers",
+        report.units, report.households, report.residents, report.workers
+    );
+    Ok(())
+}
+
+fn outbox_status() -> Result<(), CliError> {
+    let s = settings()?;
+    let mut conn = startup::open_database(&s)?
+        .get()
+        .map_err(StoreError::from)?;
+    let rows = wangge_app::outbox::status(&mut conn)?;
+    if rows.is_empty() {
+        println!("the outbox is empty");
+    }
+    for (event_type, n, oldest) in rows {
+        println!("{event_type}: {n} waiting, oldest {oldest}");
+    }
+    Ok(())
 }
 
 fn print_key_counts(column: &str, counts: &[(String, i64)], current: &str) {
@@ -257,10 +341,10 @@ fn print_key_counts(column: &str, counts: &[(String, i64)], current: &str) {
 }
 
 /// The personal-data keys and a connection, for the `pii` commands.
-fn keys_and_connection() -> Result<(crate::pii::PiiKeys, wangge_persistence::PooledConn), CliError>
-{
+fn keys_and_connection()
+-> Result<(wangge_app::pii::PiiKeys, wangge_persistence::PooledConn), CliError> {
     let s = settings()?;
-    let pii = crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
+    let pii = s.pii_keys().map_err(|e| CliError::Startup(e.into()))?;
     let conn = startup::open_database(&s)?
         .get()
         .map_err(StoreError::from)?;
@@ -285,7 +369,10 @@ fn pii_reseal(batch: i64) -> Result<(), CliError> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.set_message("re-sealing");
-    let result = crate::pii::reseal(&mut conn, &pii, batch, &mut |done| bar.set_position(done));
+    let result =
+        wangge_app::reseal::reseal(&mut conn, &pii, &Who::operator(), batch, &mut |done| {
+            bar.set_position(done);
+        });
     bar.finish_and_clear();
     let report = result.map_err(|e| {
         CliError::Usage(format!(
@@ -323,15 +410,11 @@ struct NewUserArgs {
 
 fn create_user(args: &NewUserArgs) -> Result<(), CliError> {
     let username = args.username.as_str();
-    let name = Username::parse(username).map_err(|e| CliError::Usage(e.to_string()))?;
-    let roles: Vec<Role> = args
-        .roles
-        .iter()
-        .map(|r| {
-            r.parse()
-                .map_err(|e: wangge_domain::ValidationError| CliError::Usage(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
+    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
+    let name = Username::parse(username).map_err(|e| usage(&e))?;
+    let roles = account::parse_roles(&args.roles).map_err(|e| usage(&e))?;
+    let display_name = DisplayName::parse(args.display_name.as_deref().unwrap_or(username))
+        .map_err(|e| usage(&e))?;
     let line = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         // At a terminal, ask without echoing what is typed.
         rpassword::prompt_password(format!("password for {username}: "))?
@@ -341,17 +424,18 @@ fn create_user(args: &NewUserArgs) -> Result<(), CliError> {
         line
     };
     let password = line.trim_end_matches(['\r', '\n']);
-    let password = Password::parse(password).map_err(|e| CliError::Usage(e.to_string()))?;
-    let hash =
-        auth::hash_password(password.expose()).map_err(|e| CliError::Usage(e.to_string()))?;
-    let pool = startup::open_database(&settings()?)?;
-    let mut conn = pool.get().map_err(StoreError::from)?;
+    let password = Password::parse(password).map_err(|e| usage(&e))?;
+    let s = settings()?;
+    let (mut conn, svc) = open(&s)?;
     let mut assignments = Vec::new();
     for (codes, capture) in [(&args.units, true), (&args.view_units, false)] {
         for code in codes {
             let unit = grid::find_by_code(&mut conn, code)?
                 .ok_or_else(|| CliError::Usage(format!("no unit has code {code}")))?;
-            assignments.push((unit.id, capture));
+            assignments.push(wangge_app::users::AssignmentIn {
+                unit: UnitId::parse(&unit.id).map_err(|e| usage(&e))?,
+                capture,
+            });
         }
     }
     if assignments.is_empty() && !args.all_units {
@@ -359,24 +443,29 @@ fn create_user(args: &NewUserArgs) -> Result<(), CliError> {
             "note: {username} has no units and no --all-units: closed by default, the account reaches nothing until it is assigned units"
         );
     }
-    let user = wangge_persistence::transaction(&mut conn, |conn| {
-        let user = users::create_user(
-            conn,
-            &users::NewUser {
-                username: &name,
-                password_hash: &hash,
-                roles: &roles,
-                must_change_password: false,
-                display_name: args.display_name.as_deref().unwrap_or(username),
-                phone: None,
-                department_id: None,
-                all_units: args.all_units,
-            },
-        )?;
-        users::insert_assignments(conn, &user.id, &assignments)?;
-        Ok(user)
+    let new = wangge_app::users::NewAccount {
+        id: None,
+        username: name,
+        display_name,
+        roles,
+        phone: None,
+        department_id: None,
+        all_units: args.all_units,
+        assignments,
+        password: wangge_app::users::InitialPassword::Chosen(password),
+    };
+    let who = Who::operator();
+    let plan = wangge_app::read(&mut conn, &svc, &who, |r| {
+        wangge_app::users::authorize_create(r.conn, &r.caller, new)
+    })?
+    .hash()?;
+    let user = wangge_app::write(&mut conn, &svc, &who, |tx| {
+        wangge_app::users::create(tx, &plan)
     })?;
-    println!("created user {} ({})", user.username, user.id);
+    println!(
+        "created user {} ({})",
+        user.record.user.username, user.record.user.id
+    );
     Ok(())
 }
 
@@ -391,14 +480,19 @@ fn import(file: &std::path::Path, clip: bool) -> Result<(), CliError> {
         .and_then(serde_json::Value::as_array)
         .map_or(0, Vec::len);
     let bar = progress_bar(features as u64, "tiling");
-    let batch = grid_io::parse_feature_collection(&doc, s.leaf, |n| bar.set_position(n as u64))
-        .map_err(StoreError::ImportRejected)?;
-    let pool = startup::open_database(&s)?;
-    let mut conn = pool.get().map_err(StoreError::from)?;
+    let batch = wangge_app::units::parse_feature_collection(&doc, s.leaf, |n| {
+        bar.set_position(n as u64);
+    })
+    .map_err(StoreError::ImportRejected)?;
+    let (mut conn, svc) = open(&s)?;
     bar.finish_and_clear();
     let bar = progress_bar(batch.items.len() as u64, "storing");
-    let report = wangge_persistence::transaction(&mut conn, |conn| {
-        grid::import_units(conn, batch, clip, s.leaf, |n| bar.set_position(n as u64))
+    let mut batch = Some(batch);
+    let report = wangge_app::write(&mut conn, &svc, &Who::operator(), |tx| {
+        let b = batch
+            .take()
+            .ok_or_else(|| AppError::internal("the import ran twice"))?;
+        wangge_app::units::import(tx, b, clip, |n| bar.set_position(n as u64))
     })?;
     bar.finish_and_clear();
     println!(
@@ -409,7 +503,7 @@ fn import(file: &std::path::Path, clip: bool) -> Result<(), CliError> {
 }
 
 fn import_households(file: &std::path::Path, format: Option<&str>) -> Result<(), CliError> {
-    use crate::household_io::{self, Format};
+    use wangge_app::households::import::{self as uc, Format};
     let ext = file
         .extension()
         .and_then(|e| e.to_str())
@@ -426,47 +520,18 @@ fn import_households(file: &std::path::Path, format: Option<&str>) -> Result<(),
     let s = settings()?;
     let bytes = std::fs::read(file)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let report_rows = |rows: Vec<household_io::RowProblem>| {
-        for r in &rows {
-            eprintln!(
-                "  line {}{}{}: {}",
-                r.line,
-                r.household_ref
-                    .as_deref()
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default(),
-                r.field
-                    .as_deref()
-                    .map(|f| format!(" {f}"))
-                    .unwrap_or_default(),
-                r.problem
-            );
-        }
-        CliError::Usage(format!(
-            "{} row(s) rejected; nothing was written",
-            rows.len()
-        ))
-    };
-    let parsed = household_io::parse(&bytes, format, s.leaf).map_err(report_rows)?;
-    let pii = crate::pii::PiiKeys::from_settings(&s).map_err(|e| CliError::Startup(e.into()))?;
-    let pool = startup::open_database(&s)?;
-    let mut conn = pool.get().map_err(StoreError::from)?;
-    let locator = crate::locate::Locator::new(s.leaf);
-    locator.refresh(&mut conn)?;
-    let snap = locator.snapshot();
-    let locate = |lon: f64, lat: f64| {
-        let ll = wangge_geo::LatLng::new(lat, lon).ok()?;
-        snap.locate(ll)
-            .and_then(|(_, chain)| chain.first().map(|u| u.id.clone()))
-    };
+    let parsed = uc::parse(&bytes, format, s.leaf).map_err(uc::rejected)?;
+    let (mut conn, svc) = open(&s)?;
     let bar = progress_bar(parsed.len() as u64, "storing");
-    let outcome = wangge_persistence::transaction(&mut conn, |conn| {
-        household_io::store(conn, parsed, None, &locate, &pii, None, |n| {
-            bar.set_position(n as u64)
-        })
+    let snapshot = svc.locator.snapshot();
+    let mut parsed = Some(parsed);
+    let summary = wangge_app::write(&mut conn, &svc, &Who::operator(), |tx| {
+        let rows = parsed
+            .take()
+            .ok_or_else(|| AppError::internal("the import ran twice"))?;
+        uc::import(tx, rows, "cli", &snapshot, |n| bar.set_position(n as u64))
     })?;
     bar.finish_and_clear();
-    let summary = outcome.map_err(report_rows)?;
     println!(
         "imported {} households with {} residents",
         summary.households, summary.residents
@@ -496,15 +561,18 @@ fn export(root: Option<&str>, output: Option<&std::path::Path>) -> Result<(), Cl
         ),
         None => None,
     };
-    let doc = grid_io::export(&mut conn, root.as_ref())?;
-    let text = doc.to_string();
-    match output {
-        Some(path) => std::fs::write(path, text)?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.write_all(b"\n")?;
-        }
+    let mut out: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut sink = |b: &[u8]| -> Result<(), StoreError> {
+        out.write_all(b)
+            .map_err(|e| StoreError::Corrupt(format!("writing the export: {e}")))
+    };
+    wangge_app::units::export(&mut conn, root.as_ref(), &mut sink)?;
+    if output.is_none() {
+        out.write_all(b"\n")?;
     }
+    out.flush()?;
     Ok(())
 }

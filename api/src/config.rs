@@ -88,6 +88,37 @@ pub struct Settings {
     /// `WANGGE_LOCATE_POLL_S`: how often an instance checks whether coverage changed elsewhere
     /// (a fallback to Redis notifications), default 5.
     pub locate_poll_s: u64,
+    /// `WANGGE_REFRESH_RETRY_S`: how long a spent refresh token may come back and get a new
+    /// pair instead of ending the session (a phone whose answer was lost), default 30; 0 off.
+    pub refresh_retry_s: u64,
+    /// `WANGGE_IDEMPOTENCY_TTL_S`: how long idempotency keys and their answers are kept,
+    /// default 86,400 (24 hours); pruned after.
+    pub idempotency_ttl_s: u64,
+    /// `WANGGE_PII_SEARCHES_PER_HOUR`: searches by identity number or phone (and refusals
+    /// that reveal a registered number) per account and hour, default 60.
+    pub pii_searches_per_hour: u32,
+    /// `WANGGE_TRUSTED_PROXIES`: addresses or CIDRs of reverse proxies whose `Forwarded` /
+    /// `X-Forwarded-For` name the client; from any other peer those headers are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `WANGGE_TRUSTED_PROXIES`: comma-separated addresses or CIDRs.
+fn parse_proxies(v: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(v) = v else {
+        return Ok(Vec::new());
+    };
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    var: "WANGGE_TRUSTED_PROXIES",
+                    reason: format!("{p:?} is not an address or CIDR"),
+                })
+        })
+        .collect()
 }
 
 fn var(name: &str) -> Option<String> {
@@ -134,7 +165,7 @@ impl Settings {
             data_dir,
             leaf,
             seed_demo: parse_var("WANGGE_SEED_DEMO", embedded)?,
-            demo_households: parse_var("WANGGE_DEMO_HOUSEHOLDS", crate::demo_people::HOUSEHOLDS)?,
+            demo_households: parse_var("WANGGE_DEMO_HOUSEHOLDS", wangge_app::demo::HOUSEHOLDS)?,
             pool_size: parse_var("WANGGE_DB_POOL_SIZE", 8)?,
             access_token_ttl_s: parse_var("WANGGE_ACCESS_TOKEN_TTL_S", 900)?,
             refresh_token_ttl_s: parse_var("WANGGE_REFRESH_TOKEN_TTL_S", 1_209_600)?,
@@ -144,7 +175,93 @@ impl Settings {
             pii_key: var("WANGGE_PII_KEY").map(Secret::new),
             pii_old_keys: var("WANGGE_PII_OLD_KEYS").map(Secret::new),
             pii_hash_key: var("WANGGE_PII_HASH_KEY").map(Secret::new),
+            refresh_retry_s: parse_var("WANGGE_REFRESH_RETRY_S", 30)?,
+            idempotency_ttl_s: parse_var("WANGGE_IDEMPOTENCY_TTL_S", 86_400)?,
+            pii_searches_per_hour: parse_var("WANGGE_PII_SEARCHES_PER_HOUR", 60)?,
+            trusted_proxies: parse_proxies(var("WANGGE_TRUSTED_PROXIES").as_deref())?,
         })
+    }
+
+    /// The settings the use cases follow.
+    #[must_use]
+    pub fn app_config(&self) -> wangge_app::Config {
+        wangge_app::Config {
+            leaf: self.leaf,
+            session: wangge_domain::session::SessionPolicy {
+                refresh_ttl_s: self.refresh_token_ttl_s,
+                session_max_age_s: self.session_max_age_s,
+                retry_window_s: self.refresh_retry_s,
+            },
+            idempotency_ttl_s: self.idempotency_ttl_s,
+            idempotency_lease_s: 30,
+            pii_searches_per_hour: i64::from(self.pii_searches_per_hour),
+        }
+    }
+
+    /// The personal-data keys: from configuration; on the embedded default, generated once
+    /// and kept in the data directory (like the JWT secret). On PostgreSQL (production)
+    /// missing keys are an error.
+    ///
+    /// # Errors
+    /// Missing or malformed keys, or a key file that cannot be read or written.
+    pub fn pii_keys(&self) -> Result<wangge_app::pii::PiiKeys, ConfigError> {
+        let (key, hash) = match (&self.pii_key, &self.pii_hash_key) {
+            (Some(k), Some(h)) => (k.clone(), h.clone()),
+            (None, None) if self.backend() == BackendKind::Sqlite => self.local_pii_keys()?,
+            _ => {
+                return Err(ConfigError::Missing(
+                    "WANGGE_PII_KEY and WANGGE_PII_HASH_KEY must both be set when running on PostgreSQL \
+                     (or when either is set); only the embedded SQLite default generates local ones"
+                        .into(),
+                ));
+            }
+        };
+        wangge_app::pii::PiiKeys::from_parts(
+            key.expose(),
+            self.pii_old_keys.as_ref().map(Secret::expose),
+            hash.expose(),
+        )
+        .map_err(|e| ConfigError::Invalid {
+            var: e.var,
+            reason: e.reason,
+        })
+    }
+
+    /// The embedded default's keys: read from `<data dir>/pii-keys`, or generated there once.
+    fn local_pii_keys(&self) -> Result<(Secret, Secret), ConfigError> {
+        self.ensure_data_dir()?;
+        let path = self.data_dir.join("pii-keys");
+        let io = |source| ConfigError::DataDir {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let mut key = None;
+            let mut hash = None;
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("key=") {
+                    key = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("hash=") {
+                    hash = Some(v.trim().to_owned());
+                }
+            }
+            if let (Some(k), Some(h)) = (key, hash) {
+                return Ok((Secret::new(k), Secret::new(h)));
+            }
+        }
+        let random = wangge_app::pii::random_hex32;
+        let (k, h) = (format!("local1:{}", random()), random());
+        if h.is_empty() {
+            return Err(ConfigError::Missing(
+                "the system random generator failed".into(),
+            ));
+        }
+        write_private(&path, &format!("key={k}\nhash={h}\n")).map_err(io)?;
+        tracing::warn!(
+            secret.path = %path.display(),
+            "WANGGE_PII_KEY is not set: generated local keys for personal data and kept them in the data directory (set WANGGE_PII_KEY and WANGGE_PII_HASH_KEY in production, and keep them: without them the data cannot be read)"
+        );
+        Ok((Secret::new(k), Secret::new(h)))
     }
 
     #[must_use]
@@ -200,7 +317,7 @@ impl Settings {
                 return Ok(Secret::new(existing));
             }
         }
-        let generated = crate::auth::random_token(48);
+        let generated = wangge_app::password::random_token(48);
         write_private(&path, &generated).map_err(io)?;
         tracing::warn!(
             secret.path = %path.display(),

@@ -6,6 +6,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 use std::fmt;
+use wangge_app::AppError;
 use wangge_persistence::StoreError;
 
 #[derive(Debug)]
@@ -72,13 +73,16 @@ impl ApiError {
         )
     }
 
+    /// A dependency is away: 503 with `Retry-After`, so clients come back instead of failing.
     pub fn unavailable(cause: &dyn fmt::Display) -> Self {
         tracing::warn!(error.cause = %cause, "dependency unavailable");
-        Self::new(
+        let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "a dependency of the service is unavailable; retry shortly",
-        )
+        );
+        e.retry_after_s = Some(2);
+        e
     }
 
     fn title(&self) -> &'static str {
@@ -103,6 +107,8 @@ impl ApiError {
         body
     }
 }
+
+impl std::error::Error for ApiError {}
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,34 +139,68 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            StoreError::NotFound { entity, id } => {
-                Self::not_found(format!("{entity} {id} not found"))
+            AppError::NotFound(m) => Self::not_found(m),
+            AppError::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
+            AppError::Unauthorized { code, message } => {
+                Self::new(StatusCode::UNAUTHORIZED, code, message)
             }
-            StoreError::Invalid(v) => Self::unprocessable("validation_failed", v.to_string())
-                .with(json!({ "field": v.field })),
-            StoreError::Conflict {
+            AppError::Invalid(v) => v.into(),
+            AppError::Unprocessable {
+                code,
+                message,
+                details,
+            } => Self::unprocessable(code, message).with(details),
+            AppError::BadRequest { code, message } => Self::bad_request(code, message),
+            AppError::Conflict {
                 code,
                 message,
                 details,
             } => Self::new(StatusCode::CONFLICT, code, message).with(details),
-            StoreError::VersionMismatch { expected, current } => Self::new(
+            AppError::VersionMismatch { expected, current } => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 "version_mismatch",
                 format!("If-Match named version {expected}, but the current version is {current}; reload and retry"),
             )
             .with(json!({ "current_version": current })),
-            StoreError::ImportRejected(problems) => Self::unprocessable(
-                "import_rejected",
-                format!(
-                    "the import was rejected with {} error(s); nothing was written",
-                    problems.len()
-                ),
-            )
-            .with(json!({ "errors": problems })),
-            StoreError::Pool(e) => Self::unavailable(&e),
-            StoreError::Busy(e) | StoreError::Lost(e) => Self::unavailable(&e),
-            e @ (StoreError::Db(_) | StoreError::Corrupt(_)) => Self::internal(&e),
+            AppError::InFlight { retry_after_s } => {
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_in_flight",
+                    "a request with this Idempotency-Key is still being processed; retry after the time in Retry-After",
+                );
+                e.retry_after_s = Some(retry_after_s);
+                e
+            }
+            AppError::TooMany {
+                code,
+                message,
+                retry_after_s,
+            } => {
+                let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+                e.retry_after_s = Some(retry_after_s);
+                e
+            }
+            AppError::Unavailable(cause) => Self::unavailable(&cause),
+            AppError::PiiKeyUnavailable { key_id } => {
+                tracing::error!(pii.key_id = %key_id, "personal data sealed under a key this server lacks");
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "pii_key_unavailable",
+                    "this server lacks the key that sealed this personal data; an operator must configure it (WANGGE_PII_OLD_KEYS)",
+                );
+                e.retry_after_s = Some(60);
+                e
+            }
+            e @ (AppError::Internal(_) | AppError::Raced | AppError::ClaimLost) => {
+                Self::internal(&e)
+            }
         }
     }
 }

@@ -72,11 +72,15 @@ pub async fn limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if let (Some(state), Some(addr)) = (req.app_data::<web::Data<AppState>>(), req.peer_addr()) {
+    let client = actix_web::HttpMessage::extensions(&req)
+        .get::<crate::client::ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| req.peer_addr().map(|a| a.ip()));
+    if let (Some(state), Some(ip)) = (req.app_data::<web::Data<AppState>>(), client) {
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        if let Err(retry) = state.limiter.hit(addr.ip(), now_s) {
+        if let Err(retry) = state.limiter.hit(ip, now_s) {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

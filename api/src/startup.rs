@@ -4,16 +4,18 @@
 use crate::auth::{self, TokenKeys};
 use crate::config::{ConfigError, Settings};
 use crate::error::{ApiError, extract};
-use crate::locate::Locator;
 use crate::metrics::Metrics;
-use crate::{bus, demo, routes, telemetry};
+use crate::{bus, routes, telemetry};
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use wangge_domain::{Role, Username};
+use wangge_app::idempotency::{Answer, Keyed};
+use wangge_app::locate::Locator;
+use wangge_app::{AppError, Reader, Services, Tx, Who};
+use wangge_domain::{DisplayName, Role, UnitId, Username};
 use wangge_persistence::{Pool, db, grid, users};
 
 /// Default limit for JSON bodies; coverage and import routes raise it for themselves.
@@ -27,6 +29,8 @@ pub struct AppState {
     /// Where database work runs (see `db_threads`); one thread per pooled connection.
     pub db_threads: crate::db_threads::DbThreads,
     pub tokens: TokenKeys,
+    /// What the use cases need: personal-data keys, the locate snapshot, their settings.
+    pub svc: Arc<Services>,
     pub locator: Arc<Locator>,
     pub settings: Settings,
     pub redis: Option<redis::aio::ConnectionManager>,
@@ -34,7 +38,8 @@ pub struct AppState {
     pub limiter: crate::ratelimit::Limiter,
     pub revoked: auth::Revoked,
     pub login_throttle: crate::throttle::LoginThrottle,
-    pub pii: crate::pii::PiiKeys,
+    /// Woken after every committed write: the change feed's sequencer has work.
+    pub sequencer: Arc<tokio::sync::Notify>,
 }
 
 /// Request-side helpers on the shared state (a trait, because they need the `Data` handle to
@@ -64,6 +69,33 @@ pub trait StateExt {
     /// After a committed write that changed coverage or units: refresh this instance's index
     /// now, then tell the others.
     fn coverage_changed(&self) -> impl std::future::Future<Output = ()>;
+
+    /// Runs a reading use case for `who`, on a database thread.
+    fn read<T, F>(&self, who: Who, f: F) -> impl std::future::Future<Output = Result<T, ApiError>>
+    where
+        F: FnOnce(&mut Reader<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static;
+
+    /// Runs a writing use case for `who`, on a database thread: one transaction with its
+    /// history, audit, outbox and change rows.
+    fn write<T, F>(&self, who: Who, f: F) -> impl std::future::Future<Output = Result<T, ApiError>>
+    where
+        F: FnMut(&mut Tx<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static;
+
+    /// Runs a use case that creates or acts, under the request's idempotency key if it has
+    /// one: the answer is stored with the effect, and a retry gets it again.
+    fn answer<T, F, R>(
+        &self,
+        who: Who,
+        keyed: Option<Keyed>,
+        f: F,
+        render: R,
+    ) -> impl std::future::Future<Output = Result<HttpResponse, ApiError>>
+    where
+        F: FnMut(&mut Tx<'_>) -> Result<T, AppError> + Send + 'static,
+        R: Fn(&T) -> Answer + Send + 'static,
+        T: Send + 'static;
 }
 
 impl StateExt for web::Data<AppState> {
@@ -109,6 +141,58 @@ impl StateExt for web::Data<AppState> {
     async fn coverage_changed(&self) {
         bus::refresh_locator(self).await;
         bus::publish_coverage_change(self).await;
+    }
+
+    async fn read<T, F>(&self, who: Who, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Reader<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let svc = self.svc.clone();
+        self.db(move |conn| Ok(wangge_app::read(conn, &svc, &who, f)?))
+            .await
+    }
+
+    async fn write<T, F>(&self, who: Who, f: F) -> Result<T, ApiError>
+    where
+        F: FnMut(&mut Tx<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let svc = self.svc.clone();
+        let done = self
+            .db(move |conn| Ok(wangge_app::write(conn, &svc, &who, f)?))
+            .await;
+        self.sequencer.notify_one();
+        done
+    }
+
+    async fn answer<T, F, R>(
+        &self,
+        who: Who,
+        keyed: Option<Keyed>,
+        f: F,
+        render: R,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnMut(&mut Tx<'_>) -> Result<T, AppError> + Send + 'static,
+        R: Fn(&T) -> Answer + Send + 'static,
+        T: Send + 'static,
+    {
+        let svc = self.svc.clone();
+        let done = self
+            .db(move |conn| {
+                Ok(wangge_app::idempotency::run(
+                    conn,
+                    &svc,
+                    &who,
+                    keyed.as_ref(),
+                    f,
+                    render,
+                )?)
+            })
+            .await;
+        self.sequencer.notify_one();
+        Ok(crate::http::respond(done?))
     }
 }
 
@@ -182,12 +266,9 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartupError> {
 
 /// On an empty database of the embedded default: load the Dianbai demo (grid, departments,
 /// households, workers) and create the demo administrator and one account per field role,
-/// printing their one-time passwords once.
-fn bootstrap(
-    settings: &Settings,
-    pool: &Pool,
-    pii: &crate::pii::PiiKeys,
-) -> Result<(), StartupError> {
+/// printing their one-time passwords once. Everything goes through the use cases, as the
+/// named system actor `system:demo`.
+fn bootstrap(settings: &Settings, pool: &Pool, svc: &Services) -> Result<(), StartupError> {
     let seed_err = |e: &dyn std::fmt::Display| StartupError::Seed(e.to_string());
     let mut conn = pool
         .get()
@@ -200,51 +281,72 @@ fn bootstrap(
             demo.households = settings.demo_households,
             "empty database: loading the Dianbai District demo (synthetic grids, households and workers below the district)"
         );
-        let report = demo::seed(
+        // A line every tenth of a stage.
+        let mut logged: (&str, usize) = ("", 0);
+        let report = wangge_app::demo::seed(
             &mut conn,
-            settings.leaf,
-            false,
-            pii,
+            svc,
             settings.demo_households,
+            &mut |stage, n, total| {
+                if logged.0 != stage {
+                    logged = (stage, 0);
+                }
+                if n.saturating_sub(logged.1) >= (total / 10).max(1) || n == total {
+                    logged.1 = n;
+                    tracing::info!(
+                        demo.stage = stage,
+                        demo.done = n,
+                        demo.total = total,
+                        "seeding"
+                    );
+                }
+            },
         )
         .map_err(|e| seed_err(&e))?;
         tracing::info!(
-            demo.units = report.units.created,
-            demo.households = report.people.households,
-            demo.residents = report.people.residents,
-            demo.workers = report.people.workers,
+            demo.units = report.units,
+            demo.households = report.households,
+            demo.residents = report.residents,
+            demo.workers = report.workers,
             "demo loaded"
         );
     }
     if settings.seed_demo && no_users {
+        let who = Who::System { name: "demo" };
         for (name, roles, all_units, unit) in demo_accounts(&mut conn).map_err(|e| seed_err(&e))? {
-            let password = auth::one_time_password();
-            let hash =
-                auth::hash_password(&password).map_err(|e| StartupError::Other(e.to_string()))?;
-            let username = Username::parse(name).map_err(|e| StartupError::Other(e.to_string()))?;
-            let rec = users::create_user(
-                &mut conn,
-                &users::NewUser {
-                    username: &username,
-                    password_hash: &hash,
-                    roles,
-                    // A one-time password: the first login must replace it.
-                    must_change_password: true,
-                    display_name: name,
-                    phone: None,
-                    department_id: None,
-                    all_units,
-                },
-            )
+            let new = wangge_app::users::NewAccount {
+                id: None,
+                username: Username::parse(name).map_err(|e| seed_err(&e))?,
+                display_name: DisplayName::parse(name).map_err(|e| seed_err(&e))?,
+                roles: roles.to_vec(),
+                phone: None,
+                department_id: None,
+                all_units,
+                assignments: unit
+                    .map(|(id, capture)| {
+                        UnitId::parse(&id)
+                            .map(|unit| wangge_app::users::AssignmentIn { unit, capture })
+                    })
+                    .transpose()
+                    .map_err(|e| seed_err(&e))?
+                    .into_iter()
+                    .collect(),
+                // A one-time password: the first login must replace it.
+                password: wangge_app::users::InitialPassword::OneTime,
+            };
+            let plan = wangge_app::read(&mut conn, svc, &who, |r| {
+                wangge_app::users::authorize_create(r.conn, &r.caller, new)
+            })
+            .and_then(wangge_app::users::CreatePlan::hash)
             .map_err(|e| seed_err(&e))?;
-            if let Some((unit_id, capture)) = unit {
-                users::insert_assignments(&mut conn, &rec.id, &[(unit_id, capture)])
-                    .map_err(|e| seed_err(&e))?;
-            }
+            wangge_app::write(&mut conn, svc, &who, |tx| {
+                wangge_app::users::create(tx, &plan)
+            })
+            .map_err(|e| seed_err(&e))?;
             // Shown once, as self-hosted tools do, so a newcomer can log in at once.
             tracing::warn!(
                 user.name = name,
-                user.one_time_password = %password,
+                user.one_time_password = plan.one_time_password().unwrap_or_default(),
                 "created a demo account; this password is shown only now"
             );
         }
@@ -313,11 +415,17 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let secret = settings.resolve_jwt_secret()?;
         let s = settings.clone();
-        let (pool, pii) = web::block(move || {
-            let pii = crate::pii::PiiKeys::from_settings(&s)?;
+        let locator = Arc::new(Locator::new(settings.leaf));
+        let loc = locator.clone();
+        let (pool, svc) = web::block(move || {
+            let svc = Services {
+                pii: s.pii_keys()?,
+                locator: loc,
+                config: s.app_config(),
+            };
             let pool = open_database(&s)?;
-            bootstrap(&s, &pool, &pii)?;
-            Ok::<_, StartupError>((pool, pii))
+            bootstrap(&s, &pool, &svc)?;
+            Ok::<_, StartupError>((pool, svc))
         })
         .await
         .map_err(|e| StartupError::Other(e.to_string()))??;
@@ -336,7 +444,9 @@ impl Application {
             web::Data::new(Metrics::new().map_err(|e| StartupError::Other(e.to_string()))?);
         let state = web::Data::new(AppState {
             tokens: TokenKeys::new(secret.expose().as_bytes(), settings.access_token_ttl_s),
-            locator: Arc::new(Locator::new(settings.leaf)),
+            svc: Arc::new(svc),
+            locator,
+            sequencer: Arc::new(tokio::sync::Notify::new()),
             limiter: crate::ratelimit::Limiter::new(settings.rate_limit_per_min),
             revoked: auth::Revoked::default(),
             login_throttle: crate::throttle::LoginThrottle::new(
@@ -349,7 +459,6 @@ impl Application {
             redis,
             metrics: metrics.clone(),
             settings: settings.clone(),
-            pii,
         });
         bus::refresh_locator(&state).await;
         bus::refresh_revocations(&state).await;
@@ -381,6 +490,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(extract::query))
                 .app_data(web::PathConfig::default().error_handler(extract::path))
                 .wrap(Compress::default())
+                .wrap(from_fn(crate::headers::secure))
                 .wrap(from_fn(telemetry::observe))
                 .configure(routes::configure)
         })
@@ -398,6 +508,8 @@ impl Application {
             settings.redis_url.clone(),
             Duration::from_secs(settings.locate_poll_s),
         ));
+        actix_web::rt::spawn(crate::workers::sequence_changes(state.clone()));
+        actix_web::rt::spawn(crate::workers::prune_idempotency_keys(state.clone()));
         Ok(Self { port, server })
     }
 

@@ -65,6 +65,15 @@ pub async fn observe(
     let id = request_id(&req);
     // Handlers read it for the audit log.
     actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(id.clone()));
+    // One client address per request, for rate limits, throttling and the audit log.
+    if let (Some(peer), Some(state)) = (
+        req.peer_addr(),
+        req.app_data::<web::Data<crate::startup::AppState>>(),
+    ) {
+        let client =
+            crate::client::resolve(peer.ip(), req.headers(), &state.settings.trusted_proxies);
+        actix_web::HttpMessage::extensions_mut(&req).insert(crate::client::ClientAddr(client));
+    }
     // Only standard methods become metric labels: any other string a client sends would
     // create a new series.
     let method: &'static str = match req.method().as_str() {

@@ -38,6 +38,8 @@ pub enum Action {
     /// Create, change or delete units and their coverage (at the top of the grid, and for
     /// departments and whole-grid imports, only with a reach of every unit).
     ManageGrid,
+    /// Read the change feed (unscoped for now: only with a reach of every unit).
+    ReadChanges,
 }
 
 impl Action {
@@ -84,7 +86,7 @@ impl Action {
                 CommandCentre,
             ],
             Self::RecordVisit => &[GridWorker, GroupLeader, CommunityStaff],
-            Self::ReadUser | Self::ManageUser | Self::ManageGrid => &[Admin],
+            Self::ReadUser | Self::ManageUser | Self::ManageGrid | Self::ReadChanges => &[Admin],
             Self::ReadAudit => &[Admin, CommandCentre],
             Self::ReadUnitWorkers => &[
                 Admin,

@@ -40,7 +40,7 @@ fn points() -> Vec<LatLng> {
 
 fn build_index() -> LocateIndex {
     let collection: serde_json::Value =
-        serde_json::from_str(include_str!("../../api/demo/dianbai_boundary.geojson")).unwrap();
+        serde_json::from_str(include_str!("../../app/demo/dianbai_boundary.geojson")).unwrap();
     let shape = parse_polygons(&collection["features"][0]["geometry"]).unwrap();
 
     let started = Instant::now();

@@ -420,7 +420,7 @@ mod tests {
     #[test]
     fn accepts_the_district_boundary() {
         let collection: Value =
-            serde_json::from_str(include_str!("../../api/demo/dianbai_boundary.geojson")).unwrap();
+            serde_json::from_str(include_str!("../../app/demo/dianbai_boundary.geojson")).unwrap();
         let shape = parse_polygons(&collection["features"][0]["geometry"]).unwrap();
         assert!(!shape.0.is_empty());
     }

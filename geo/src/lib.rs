@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn tiles_the_district_at_resolution_9() {
         let collection: serde_json::Value =
-            serde_json::from_str(include_str!("../../api/demo/dianbai_boundary.geojson")).unwrap();
+            serde_json::from_str(include_str!("../../app/demo/dianbai_boundary.geojson")).unwrap();
         let shape = parse_polygons(&collection["features"][0]["geometry"]).unwrap();
         let leaf = Resolution::Nine;
         let district = Coverage::from_polygons(&shape, leaf).unwrap();

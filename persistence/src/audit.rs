@@ -132,3 +132,21 @@ pub fn list(
     }
     Ok(q.order(audit_events::id.desc()).limit(limit).load(conn)?)
 }
+
+/// How many events of `action` the actor recorded at or after `since` (per-account limits).
+///
+/// # Errors
+/// Database errors.
+pub fn count_by_actor_since(
+    conn: &mut AnyConnection,
+    actor_id: &str,
+    action: &str,
+    since: &str,
+) -> Result<i64, StoreError> {
+    Ok(audit_events::table
+        .filter(audit_events::actor_id.eq(actor_id))
+        .filter(audit_events::at.ge(since))
+        .filter(audit_events::action.eq(action))
+        .count()
+        .get_result(conn)?)
+}

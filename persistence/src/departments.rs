@@ -2,8 +2,7 @@
 
 use crate::db::AnyConnection;
 use crate::error::StoreError;
-use crate::schema::departments;
-use crate::{check_version, now_rfc3339, uuid_v7};
+use crate::schema::{departments, users};
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -18,13 +17,6 @@ pub struct DepartmentRecord {
     pub version: i64,
 }
 
-fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound {
-        entity: "department",
-        id: id.to_owned(),
-    }
-}
-
 fn code_taken(code: &str) -> StoreError {
     StoreError::Conflict {
         code: "duplicate_code",
@@ -34,14 +26,13 @@ fn code_taken(code: &str) -> StoreError {
 }
 
 /// # Errors
-/// `NotFound`.
-pub fn get(conn: &mut AnyConnection, id: &str) -> Result<DepartmentRecord, StoreError> {
-    departments::table
+/// Database errors.
+pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<DepartmentRecord>, StoreError> {
+    Ok(departments::table
         .find(id)
         .select(DepartmentRecord::as_select())
         .first(conn)
-        .optional()?
-        .ok_or_else(|| not_found(id))
+        .optional()?)
 }
 
 /// One page in id order after the cursor.
@@ -62,97 +53,107 @@ pub fn list(
     Ok(q.order(departments::id.asc()).limit(limit).load(conn)?)
 }
 
-fn code_exists(conn: &mut AnyConnection, code: &str) -> Result<bool, StoreError> {
-    let n: i64 = departments::table
-        .filter(departments::code.eq(code))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
-}
-
-/// # Errors
-/// `Conflict` (`duplicate_code`).
-pub fn create(
+fn code_exists(
     conn: &mut AnyConnection,
     code: &str,
+    except: Option<&str>,
+) -> Result<bool, StoreError> {
+    let mut q = departments::table
+        .filter(departments::code.eq(code))
+        .select(departments::id)
+        .into_boxed();
+    if let Some(e) = except {
+        q = q.filter(departments::id.ne(e.to_owned()));
+    }
+    Ok(q.first::<String>(conn).optional()?.is_some())
+}
+
+/// Inserts a department at version 1.
+///
+/// # Errors
+/// `Conflict` (`duplicate_code`, or `id_taken` for a taken id).
+pub fn insert(
+    conn: &mut AnyConnection,
+    id: &str,
+    code: &str,
     name: &str,
+    now: &str,
 ) -> Result<DepartmentRecord, StoreError> {
-    if code_exists(conn, code)? {
+    if code_exists(conn, code, None)? {
         return Err(code_taken(code));
     }
-    let id = uuid_v7();
-    let now = now_rfc3339();
     diesel::insert_into(departments::table)
         .values((
-            departments::id.eq(&id),
+            departments::id.eq(id),
             departments::code.eq(code),
             departments::name.eq(name),
-            departments::created_at.eq(&now),
-            departments::updated_at.eq(&now),
+            departments::created_at.eq(now),
+            departments::updated_at.eq(now),
             departments::version.eq(1_i64),
         ))
         .execute(conn)?;
-    get(conn, &id)
+    get(conn, id)?.ok_or_else(|| StoreError::Corrupt("a department vanished".into()))
 }
 
-/// Renames or recodes a department.
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = departments)]
+pub struct DepartmentChanges {
+    pub code: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Applies `changes` if the department is still at version `expected`, in one statement.
+/// False when it is not.
 ///
 /// # Errors
-/// `NotFound`, `Conflict`, `VersionMismatch`.
+/// `Conflict` (`duplicate_code`); database errors.
 pub fn update(
     conn: &mut AnyConnection,
     id: &str,
-    code: Option<&str>,
-    name: Option<&str>,
-    expected_version: Option<i64>,
-) -> Result<DepartmentRecord, StoreError> {
-    let current = get(conn, id)?;
-    check_version(current.version, expected_version)?;
-    if let Some(c) = code.filter(|c| *c != current.code) {
-        if code_exists(conn, c)? {
-            return Err(code_taken(c));
-        }
-        diesel::update(departments::table.find(id))
-            .set(departments::code.eq(c))
-            .execute(conn)?;
+    expected: i64,
+    changes: &DepartmentChanges,
+    now: &str,
+) -> Result<bool, StoreError> {
+    if let Some(c) = &changes.code
+        && code_exists(conn, c, Some(id))?
+    {
+        return Err(code_taken(c));
     }
-    if let Some(n) = name {
-        diesel::update(departments::table.find(id))
-            .set(departments::name.eq(n))
-            .execute(conn)?;
-    }
-    diesel::update(departments::table.find(id))
-        .set((
-            departments::version.eq(departments::version + 1),
-            departments::updated_at.eq(now_rfc3339()),
-        ))
-        .execute(conn)?;
-    get(conn, id)
+    let n = diesel::update(
+        departments::table
+            .filter(departments::id.eq(id))
+            .filter(departments::version.eq(expected)),
+    )
+    .set((
+        changes,
+        departments::version.eq(departments::version + 1),
+        departments::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
+/// How many accounts are bound to the department.
+///
 /// # Errors
-/// `NotFound`, `VersionMismatch`.
-pub fn delete(
-    conn: &mut AnyConnection,
-    id: &str,
-    expected_version: Option<i64>,
-) -> Result<(), StoreError> {
-    let current = get(conn, id)?;
-    check_version(current.version, expected_version)?;
-    let bound: i64 = crate::schema::users::table
-        .filter(crate::schema::users::department_id.eq(id))
+/// Database errors.
+pub fn bound_accounts(conn: &mut AnyConnection, id: &str) -> Result<i64, StoreError> {
+    Ok(users::table
+        .filter(users::department_id.eq(id))
         .count()
-        .get_result(conn)?;
-    if bound > 0 {
-        return Err(StoreError::Conflict {
-            code: "department_in_use",
-            message: format!(
-                "{bound} account(s) are bound to department {}; bind them elsewhere first",
-                current.code
-            ),
-            details: json!({ "accounts": bound }),
-        });
-    }
-    diesel::delete(departments::table.find(id)).execute(conn)?;
-    Ok(())
+        .get_result(conn)?)
+}
+
+/// Deletes the department if it is still at version `expected`. False when it is not.
+///
+/// # Errors
+/// Database errors (a department still bound to accounts fails its foreign key).
+pub fn delete(conn: &mut AnyConnection, id: &str, expected: i64) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        departments::table
+            .filter(departments::id.eq(id))
+            .filter(departments::version.eq(expected)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
 }

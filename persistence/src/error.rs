@@ -42,9 +42,17 @@ impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Self::Conflict {
-                code: "already_exists",
-                message: format!("a record with the same key exists ({})", info.message()),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                let (code, message) = unique_violation(info.as_ref());
+                Self::Conflict {
+                    code,
+                    message: message.to_owned(),
+                    details: Value::Null,
+                }
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => Self::Conflict {
+                code: "in_use",
+                message: foreign_key_violation(info.as_ref()).to_owned(),
                 details: Value::Null,
             },
             Error::DatabaseError(_, info) if info.message().contains("is locked") => {
@@ -68,6 +76,106 @@ impl From<diesel::result::Error> for StoreError {
             },
             other => Self::Db(other),
         }
+    }
+}
+
+/// Unique keys and what breaking them means, as (PostgreSQL constraint, SQLite's
+/// `table.column`, code, message). Database text never reaches a client: a key not listed
+/// here is the generic `already_exists`.
+const UNIQUE_KEYS: &[(&str, &str, &str, &str)] = &[
+    (
+        "users_username_key",
+        "users.username",
+        "duplicate_username",
+        "an account with this username exists already",
+    ),
+    (
+        "units_code_key",
+        "units.code",
+        "duplicate_code",
+        "a unit with this code exists already",
+    ),
+    (
+        "departments_code_key",
+        "departments.code",
+        "duplicate_code",
+        "a department with this code exists already",
+    ),
+    (
+        "residents_id_card_hash_key",
+        "residents.id_card_hash",
+        "duplicate_id_card",
+        "a resident with this identity-card number is registered already",
+    ),
+    (
+        "client_ids_pkey",
+        "client_ids.id",
+        "id_taken",
+        "this id names another record",
+    ),
+    (
+        "households_pkey",
+        "households.id",
+        "id_taken",
+        "this id names another record",
+    ),
+    (
+        "residents_pkey",
+        "residents.id",
+        "id_taken",
+        "this id names another record",
+    ),
+    (
+        "visits_pkey",
+        "visits.id",
+        "id_taken",
+        "this id names another record",
+    ),
+    (
+        "units_pkey",
+        "units.id",
+        "id_taken",
+        "this id names another record",
+    ),
+    (
+        "users_pkey",
+        "users.id",
+        "id_taken",
+        "this id names another record",
+    ),
+    (
+        "departments_pkey",
+        "departments.id",
+        "id_taken",
+        "this id names another record",
+    ),
+];
+
+/// The stable code and message of a unique violation.
+fn unique_violation(
+    info: &dyn diesel::result::DatabaseErrorInformation,
+) -> (&'static str, &'static str) {
+    let found = UNIQUE_KEYS.iter().find(|(pg, sqlite, _, _)| {
+        info.constraint_name() == Some(*pg)
+            || info
+                .message()
+                .ends_with(&format!("constraint failed: {sqlite}"))
+    });
+    match found {
+        Some((_, _, code, message)) => (code, message),
+        None => (
+            "already_exists",
+            "a record with the same key exists already",
+        ),
+    }
+}
+
+/// What a foreign-key violation means, without database text.
+fn foreign_key_violation(info: &dyn diesel::result::DatabaseErrorInformation) -> &'static str {
+    match info.constraint_name() {
+        Some("users_department_id_fkey") => "accounts are still bound to this department",
+        Some(c) if c.ends_with("_unit_id_fkey") => "the unit is still in use",
+        _ => "the record is still referred to, or refers to one that does not exist",
     }
 }
 

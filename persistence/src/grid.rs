@@ -2,10 +2,10 @@
 //! (a child inside its parent, siblings disjoint) goes through [`set_coverage`] or
 //! [`update_unit`], which check them inside the caller's transaction.
 
+use crate::check_version;
 use crate::db::AnyConnection;
 use crate::error::{ImportProblem, StoreError};
 use crate::schema::{meta, unit_coverage, units};
-use crate::{check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use serde_json::json;
 use wangge_domain::{Level, UnitCode, UnitId, UnitName, ValidationError};
@@ -244,38 +244,41 @@ fn code_taken(code: &str) -> StoreError {
     }
 }
 
-/// Creates a unit without coverage. The parent must exist and sit one level up; codes are
-/// unique.
+/// Creates a unit without coverage, with the given id. The parent must exist and sit one
+/// level up; codes are unique.
 ///
 /// # Errors
-/// `Invalid` for a parent that breaks the level rule, `Conflict` for a taken code.
-pub fn create_unit(conn: &mut AnyConnection, new: &NewUnit) -> Result<UnitRecord, StoreError> {
+/// `Invalid` for a parent that breaks the level rule, `Conflict` for a taken code or id.
+pub fn create_unit(
+    conn: &mut AnyConnection,
+    id: &str,
+    new: &NewUnit,
+    now: &str,
+) -> Result<UnitRecord, StoreError> {
     lock_grid(conn)?;
     let parent = check_parent(conn, new.level, new.parent_id)?;
     if find_by_code(conn, new.code.as_str())?.is_some() {
         return Err(code_taken(new.code.as_str()));
     }
-    let id = uuid_v7();
     let path = match &parent {
         Some(p) => format!("{}{id}/", p.path),
         None => format!("/{id}/"),
     };
-    let now = now_rfc3339();
     let parent_id = new.parent_id.map(|p| p.to_string());
     diesel::insert_into(units::table)
         .values(NewUnitRow {
-            id: &id,
+            id,
             code: new.code.as_str(),
             name: new.name.as_str(),
             level: i32::from(new.level.number()),
             parent_id: parent_id.as_deref(),
             path: &path,
-            created_at: &now,
-            updated_at: &now,
+            created_at: now,
+            updated_at: now,
             version: 1,
         })
         .execute(conn)?;
-    get_unit(conn, UnitId::parse(&id)?)
+    get_unit(conn, UnitId::parse(id)?)
 }
 
 /// Changes to a unit. `None` leaves a field as it is.
@@ -287,14 +290,59 @@ pub struct UnitPatch {
     pub parent_id: Option<UnitId>,
 }
 
-fn bump_version(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
-    diesel::update(units::table.find(id))
-        .set((
-            units::version.eq(units::version + 1),
-            units::updated_at.eq(now_rfc3339()),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Raises a unit's version if it is still `expected`, setting `changes` in the same
+/// statement: the grid lock serialises grid writers, and the condition holds the rule that
+/// every versioned write is conditional.
+fn update_if_version(
+    conn: &mut AnyConnection,
+    id: &str,
+    expected: i64,
+    changes: &UnitChanges,
+    now: &str,
+) -> Result<(), StoreError> {
+    let n = diesel::update(
+        units::table
+            .filter(units::id.eq(id))
+            .filter(units::version.eq(expected)),
+    )
+    .set((
+        changes,
+        units::version.eq(units::version + 1),
+        units::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        let current = get_unit(conn, UnitId::parse(id)?)?.version;
+        Err(StoreError::VersionMismatch { expected, current })
+    }
+}
+
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = units)]
+struct UnitChanges {
+    code: Option<String>,
+    name: Option<String>,
+    parent_id: Option<String>,
+}
+
+/// A unit whose path changed because it or an ancestor moved.
+#[derive(Debug, Clone)]
+pub struct Repathed {
+    pub id: String,
+    pub version: i64,
+    pub path_before: String,
+    pub path_after: String,
+}
+
+/// What a unit update did.
+#[derive(Debug, Clone)]
+pub struct UnitUpdate {
+    pub before: UnitRecord,
+    pub after: UnitRecord,
+    /// Descendants whose paths followed a move (not the unit itself).
+    pub descendants_moved: Vec<Repathed>,
 }
 
 /// Renames, recodes or moves a unit. A move keeps the tree consistent: the new parent must be
@@ -309,26 +357,25 @@ pub fn update_unit(
     patch: &UnitPatch,
     expected_version: Option<i64>,
     leaf: Resolution,
-) -> Result<UnitRecord, StoreError> {
+    now: &str,
+) -> Result<UnitUpdate, StoreError> {
     lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
     check_version(unit.version, expected_version)?;
+    let mut changes = UnitChanges::default();
     if let Some(code) = patch.code.as_ref().filter(|c| c.as_str() != unit.code) {
         if find_by_code(conn, code.as_str())?.is_some() {
             return Err(code_taken(code.as_str()));
         }
-        diesel::update(units::table.find(&unit.id))
-            .set(units::code.eq(code.as_str()))
-            .execute(conn)?;
+        changes.code = Some(code.as_str().to_owned());
     }
     if let Some(name) = &patch.name {
-        diesel::update(units::table.find(&unit.id))
-            .set(units::name.eq(name.as_str()))
-            .execute(conn)?;
+        changes.name = Some(name.as_str().to_owned());
     }
     let moving = patch
         .parent_id
         .filter(|p| unit.parent_id.as_deref() != Some(p.to_string().as_str()));
+    let mut descendants_moved = Vec::new();
     if let Some(new_parent_id) = moving {
         let level = unit.level()?;
         let parent = check_parent(conn, level, Some(new_parent_id))?
@@ -336,38 +383,51 @@ pub fn update_unit(
         if let Some(cov) = load_coverage(conn, &unit.id, leaf)? {
             check_against_parent_and_siblings(conn, &unit, &parent, &cov, leaf)?;
         }
+        changes.parent_id = Some(parent.id.clone());
         let new_path = format!("{}{}/", parent.path, unit.id);
-        move_subtree(conn, &unit, &parent.id, &new_path)?;
+        descendants_moved = move_subtree(conn, &unit, &new_path)?;
     }
+    update_if_version(conn, &unit.id, unit.version, &changes, now)?;
     // Names, codes and parents are part of the locate snapshot: every change moves the
     // generation so that every instance rebuilds.
     bump_generation(conn)?;
-    bump_version(conn, &unit.id)?;
-    get_unit(conn, id)
+    let after = get_unit(conn, id)?;
+    Ok(UnitUpdate {
+        before: unit,
+        after,
+        descendants_moved,
+    })
 }
 
+/// Rewrites the path prefix of the unit and every descendant; returns the descendants.
 fn move_subtree(
     conn: &mut AnyConnection,
     unit: &UnitRecord,
-    new_parent: &str,
     new_path: &str,
-) -> Result<(), StoreError> {
-    diesel::update(units::table.find(&unit.id))
-        .set(units::parent_id.eq(new_parent))
-        .execute(conn)?;
-    // Rewrite the path prefix of the unit and every descendant. A subtree holds at most a few
-    // thousand units, so doing it row by row keeps the SQL portable.
-    let rows: Vec<(String, String)> = units::table
+) -> Result<Vec<Repathed>, StoreError> {
+    // A subtree holds at most a few thousand units, so doing it row by row keeps the SQL
+    // portable.
+    let rows: Vec<(String, String, i64)> = units::table
         .filter(units::path.like(format!("{}%", unit.path)))
-        .select((units::id, units::path))
+        .select((units::id, units::path, units::version))
         .load(conn)?;
-    for (rid, rpath) in rows {
+    let mut moved = Vec::new();
+    for (rid, rpath, version) in rows {
         let rest = rpath.get(unit.path.len()..).unwrap_or_default();
+        let path_after = format!("{new_path}{rest}");
         diesel::update(units::table.find(&rid))
-            .set(units::path.eq(format!("{new_path}{rest}")))
+            .set(units::path.eq(&path_after))
             .execute(conn)?;
+        if rid != unit.id {
+            moved.push(Repathed {
+                id: rid,
+                version,
+                path_before: rpath,
+                path_after,
+            });
+        }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// Deletes a unit that has no children. Its coverage goes with it.
@@ -378,7 +438,7 @@ pub fn delete_unit(
     conn: &mut AnyConnection,
     id: UnitId,
     expected_version: Option<i64>,
-) -> Result<(), StoreError> {
+) -> Result<UnitRecord, StoreError> {
     lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
     check_version(unit.version, expected_version)?;
@@ -415,11 +475,22 @@ pub fn delete_unit(
         });
     }
     let had_coverage = diesel::delete(unit_coverage::table.find(&unit.id)).execute(conn)? > 0;
-    diesel::delete(units::table.find(&unit.id)).execute(conn)?;
+    let n = diesel::delete(
+        units::table
+            .filter(units::id.eq(&unit.id))
+            .filter(units::version.eq(unit.version)),
+    )
+    .execute(conn)?;
+    if n != 1 {
+        return Err(StoreError::VersionMismatch {
+            expected: unit.version,
+            current: get_unit(conn, id)?.version,
+        });
+    }
     if had_coverage {
         bump_generation(conn)?;
     }
-    Ok(())
+    Ok(unit)
 }
 
 /// A unit's stored coverage.
@@ -601,7 +672,9 @@ pub struct CoverageOutcome {
     /// Leaf cells trimmed because they lay outside the parent (with `clip_to_parent`).
     pub trimmed_leaf_cells: u64,
     /// Households that moved to or from the unit because their cells changed hands.
-    pub households_moved: usize,
+    pub households_moved: Vec<crate::households::Moved>,
+    /// The unit after the change (its version raised).
+    pub unit: UnitRecord,
 }
 
 /// Sets a unit's coverage, checking the invariants: inside the parent (or trimmed to it with
@@ -609,6 +682,7 @@ pub struct CoverageOutcome {
 ///
 /// # Errors
 /// `Conflict` naming the offending unit and a sample of cells; `VersionMismatch`.
+#[allow(clippy::too_many_arguments)]
 pub fn set_coverage(
     conn: &mut AnyConnection,
     id: UnitId,
@@ -617,6 +691,7 @@ pub fn set_coverage(
     clip: bool,
     expected_version: Option<i64>,
     leaf: Resolution,
+    now: &str,
 ) -> Result<CoverageOutcome, StoreError> {
     lock_grid(conn)?;
     let unit = get_unit(conn, id)?;
@@ -676,11 +751,11 @@ pub fn set_coverage(
         cell_count: i64::try_from(cov.cells().len()).unwrap_or(i64::MAX),
         leaf_cell_count: i64::try_from(cov.leaf_cell_count(leaf)).unwrap_or(i64::MAX),
         boundary,
-        updated_at: now_rfc3339(),
+        updated_at: now.to_owned(),
     };
     let previous = load_coverage(conn, &unit.id, leaf)?;
     write_coverage(conn, &record)?;
-    bump_version(conn, &unit.id)?;
+    update_if_version(conn, &unit.id, unit.version, &UnitChanges::default(), now)?;
     bump_generation(conn)?;
     // Households whose cells changed hands move in the same transaction.
     let households_moved = crate::households::follow_coverage(
@@ -689,11 +764,13 @@ pub fn set_coverage(
         unit.parent_id.as_deref(),
         previous.as_ref(),
         &cov,
+        now,
     )?;
     Ok(CoverageOutcome {
         record,
         trimmed_leaf_cells: trimmed,
         households_moved,
+        unit: get_unit(conn, id)?,
     })
 }
 
@@ -815,6 +892,12 @@ pub struct ImportReport {
     pub created: usize,
     pub with_coverage: usize,
     pub trimmed_leaf_cells: u64,
+    /// The units as stored (parents first), for the caller to record.
+    #[serde(skip)]
+    pub units: Vec<UnitRecord>,
+    /// Households that followed the new coverage.
+    #[serde(skip)]
+    pub households_moved: Vec<crate::households::Moved>,
 }
 
 /// Imports units in one go: all or nothing. The batch's parse problems and the relational ones
@@ -829,6 +912,8 @@ pub fn import_units(
     batch: ImportBatch,
     clip: bool,
     leaf: Resolution,
+    now: &str,
+    mut new_id: impl FnMut() -> String,
     mut progress: impl FnMut(usize),
 ) -> Result<ImportReport, StoreError> {
     lock_grid(conn)?;
@@ -898,13 +983,16 @@ pub fn import_units(
         };
         let unit = create_unit(
             conn,
+            &new_id(),
             &NewUnit {
                 code: item.code.clone(),
                 name: item.name.clone(),
                 level: item.level,
                 parent_id,
             },
+            now,
         )?;
+        let mut stored = unit.clone();
         if let Some(cov) = item.coverage.clone() {
             match set_coverage(
                 conn,
@@ -914,16 +1002,20 @@ pub fn import_units(
                 clip,
                 None,
                 leaf,
+                now,
             ) {
                 Ok(outcome) => {
                     report.with_coverage += 1;
                     report.trimmed_leaf_cells += outcome.trimmed_leaf_cells;
+                    report.households_moved.extend(outcome.households_moved);
+                    stored = outcome.unit;
                 }
                 Err(StoreError::Conflict { message, .. }) => problems.push(problem(&item, message)),
                 Err(other) => return Err(other),
             }
         }
         report.created += 1;
+        report.units.push(stored);
         progress(n + 1);
     }
     if problems.is_empty() {

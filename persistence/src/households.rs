@@ -1,17 +1,16 @@
-//! The household registry: households, residents, visits, and each household's history.
-//! Personal data arrives sealed ([`Sealed`]); this layer never sees it in plain text.
+//! Households: the rows, the scoped list, and conditional changes. Residents and visits are in
+//! their own modules; history, outbox and change rows are written by the application layer
+//! through `journal`.
 
 use crate::db::{AnyConnection, Backend};
 use crate::error::StoreError;
-use crate::schema::{household_events, households, residents, units, visits};
+use crate::schema::{households, residents, units};
 use crate::scoped::{
     HouseholdUnitInSubtree, ReachSql, UnitRef, path_depth, reach_sql, subtrees_sql,
 };
-use crate::{Sealed, check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::Text;
-use serde_json::{Value, json};
 use wangge_domain::Reach;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -75,13 +74,6 @@ const HOUSEHOLD_UNIT: UnitRef = UnitRef {
     before: "households.unit_id",
     after: "",
 };
-
-fn not_found(entity: &'static str, id: &str) -> StoreError {
-    StoreError::NotFound {
-        entity,
-        id: id.to_owned(),
-    }
-}
 
 /// # Errors
 /// Database errors.
@@ -346,104 +338,16 @@ pub struct NewHousehold<'a> {
     pub created_by: Option<&'a str>,
 }
 
-/// Appends to a household's history.
+/// Inserts households at version 1, one statement per chunk.
 ///
 /// # Errors
-/// Database errors.
-pub fn append_event(
+/// Database errors (a taken id is a `Conflict`).
+pub fn insert(
     conn: &mut AnyConnection,
-    household_id: &str,
-    actor_id: Option<&str>,
-    kind: &str,
-    details: &Value,
+    rows: &[NewHousehold<'_>],
+    now: &str,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(household_events::table)
-        .values((
-            household_events::id.eq(uuid_v7()),
-            household_events::household_id.eq(household_id),
-            household_events::at.eq(now_rfc3339()),
-            household_events::actor_id.eq(actor_id),
-            household_events::kind.eq(kind),
-            household_events::details.eq(details.to_string()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Appends the same kind of event to many households' histories (imports), one statement per
-/// chunk.
-///
-/// # Errors
-/// Database errors.
-pub fn insert_events(
-    conn: &mut AnyConnection,
-    events: &[(&str, Option<&str>, &str)],
-    details: &Value,
-) -> Result<(), StoreError> {
-    let now = now_rfc3339();
-    let details = details.to_string();
-    for chunk in events.chunks(500) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|(household_id, actor_id, kind)| {
-                (
-                    household_events::id.eq(uuid_v7()),
-                    household_events::household_id.eq(*household_id),
-                    household_events::at.eq(&now),
-                    household_events::actor_id.eq(*actor_id),
-                    household_events::kind.eq(*kind),
-                    household_events::details.eq(&details),
-                )
-            })
-            .collect();
-        on_backend!(conn, |c| diesel::insert_into(household_events::table)
-            .values(values)
-            .execute(c))?;
-    }
-    Ok(())
-}
-
-/// Which of these identity-number hashes are registered already.
-///
-/// # Errors
-/// Database errors.
-pub fn registered_id_card_hashes(
-    conn: &mut AnyConnection,
-    hashes: &[&str],
-) -> Result<Vec<String>, StoreError> {
-    if hashes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found: Vec<Option<String>> = residents::table
-        .filter(residents::id_card_hash.eq_any(hashes))
-        .select(residents::id_card_hash)
-        .load(conn)?;
-    Ok(found.into_iter().flatten().collect())
-}
-
-/// Inserts a household and its `created` event.
-///
-/// # Errors
-/// Database errors.
-pub fn create(conn: &mut AnyConnection, new: &NewHousehold<'_>) -> Result<(), StoreError> {
-    insert_rows(conn, std::slice::from_ref(new))?;
-    append_event(
-        conn,
-        new.id,
-        new.created_by,
-        "created",
-        &json!({ "unit_id": new.unit_id }),
-    )
-}
-
-/// Inserts households in one statement per chunk (bulk import and the demo seed), without
-/// history events beyond `created`.
-///
-/// # Errors
-/// Database errors.
-pub fn insert_rows(conn: &mut AnyConnection, rows: &[NewHousehold<'_>]) -> Result<(), StoreError> {
-    let now = now_rfc3339();
-    for chunk in rows.chunks(500) {
+    for chunk in rows.chunks(400) {
         let values: Vec<_> = chunk
             .iter()
             .map(|n| {
@@ -458,8 +362,8 @@ pub fn insert_rows(conn: &mut AnyConnection, rows: &[NewHousehold<'_>]) -> Resul
                     households::tags.eq(n.tags),
                     households::notes.eq(n.notes),
                     households::created_by.eq(n.created_by),
-                    households::created_at.eq(&now),
-                    households::updated_at.eq(&now),
+                    households::created_at.eq(now),
+                    households::updated_at.eq(now),
                     households::version.eq(1_i64),
                 )
             })
@@ -472,451 +376,89 @@ pub fn insert_rows(conn: &mut AnyConnection, rows: &[NewHousehold<'_>]) -> Resul
     Ok(())
 }
 
-/// What may change on a household. Moving it to another unit sets `unit_id` and the reason
-/// together (or clears the reason when locate placed it).
-#[derive(Debug, Default)]
-pub struct HouseholdPatch {
+/// What a change sets on a household; `None` leaves a column alone, and the inner `None` of a
+/// nullable column clears it.
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = households)]
+pub struct HouseholdChanges {
+    pub unit_id: Option<String>,
+    pub unit_reason: Option<Option<String>>,
     pub address: Option<String>,
-    /// New point: lon, lat, cell.
-    pub point: Option<(f64, f64, i64)>,
-    pub unit: Option<(String, Option<String>)>,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub cell: Option<i64>,
     pub tags: Option<String>,
     pub notes: Option<Option<String>>,
 }
 
-/// Applies a patch under optimistic concurrency and records it in the history (`moved` when
-/// the unit changed, else `updated`, listing the fields changed).
+/// Applies `changes` if the household is still at version `expected`, in one statement, and
+/// raises the version. False when it is not (changed or deleted meanwhile).
 ///
 /// # Errors
-/// `NotFound`, `VersionMismatch`.
+/// Database errors.
 pub fn update(
     conn: &mut AnyConnection,
     id: &str,
-    patch: HouseholdPatch,
-    expected_version: Option<i64>,
-    actor_id: Option<&str>,
-) -> Result<(), StoreError> {
-    let current = get(conn, id)?.ok_or_else(|| not_found("household", id))?;
-    check_version(current.record.version, expected_version)?;
-    let target = households::table.find(id);
-    let mut fields = Vec::new();
-    if let Some(a) = &patch.address {
-        diesel::update(target)
-            .set(households::address.eq(a))
-            .execute(conn)?;
-        fields.push("address");
-    }
-    if let Some((lon, lat, cell)) = patch.point {
-        diesel::update(target)
-            .set((
-                households::lon.eq(lon),
-                households::lat.eq(lat),
-                households::cell.eq(cell),
-            ))
-            .execute(conn)?;
-        fields.push("location");
-    }
-    if let Some(t) = &patch.tags {
-        diesel::update(target)
-            .set(households::tags.eq(t))
-            .execute(conn)?;
-        fields.push("tags");
-    }
-    if let Some(n) = &patch.notes {
-        diesel::update(target)
-            .set(households::notes.eq(n.as_deref()))
-            .execute(conn)?;
-        fields.push("notes");
-    }
-    let mut moved = None;
-    if let Some((unit_id, reason)) = &patch.unit {
-        diesel::update(target)
-            .set((
-                households::unit_id.eq(unit_id),
-                households::unit_reason.eq(reason.as_deref()),
-            ))
-            .execute(conn)?;
-        if *unit_id != current.record.unit_id {
-            moved = Some(json!({
-                "from_unit_id": current.record.unit_id,
-                "to_unit_id": unit_id,
-                "reason": reason,
-            }));
-        }
-    }
-    diesel::update(target)
-        .set((
-            households::version.eq(households::version + 1),
-            households::updated_at.eq(now_rfc3339()),
-        ))
-        .execute(conn)?;
-    if !fields.is_empty() {
-        append_event(conn, id, actor_id, "updated", &json!({ "fields": fields }))?;
-    }
-    if let Some(m) = moved {
-        append_event(conn, id, actor_id, "moved", &m)?;
-    }
-    Ok(())
-}
-
-/// Deletes a household with its residents and visits; its history stays.
-///
-/// # Errors
-/// `NotFound`, `VersionMismatch`.
-pub fn delete(
-    conn: &mut AnyConnection,
-    id: &str,
-    expected_version: Option<i64>,
-    actor_id: Option<&str>,
-) -> Result<(), StoreError> {
-    let current = get(conn, id)?.ok_or_else(|| not_found("household", id))?;
-    check_version(current.record.version, expected_version)?;
-    diesel::delete(visits::table.filter(visits::household_id.eq(id))).execute(conn)?;
-    diesel::delete(residents::table.filter(residents::household_id.eq(id))).execute(conn)?;
-    diesel::delete(households::table.find(id)).execute(conn)?;
-    append_event(
-        conn,
-        id,
-        actor_id,
-        "deleted",
-        &json!({ "unit_id": current.record.unit_id, "address": current.record.address }),
+    expected: i64,
+    changes: &HouseholdChanges,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        households::table
+            .filter(households::id.eq(id))
+            .filter(households::version.eq(expected)),
     )
+    .set((
+        changes,
+        households::version.eq(households::version + 1),
+        households::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = household_events)]
-pub struct HouseholdEvent {
-    pub id: String,
-    #[serde(skip)]
-    pub household_id: String,
-    pub at: String,
-    pub actor_id: Option<String>,
-    pub kind: String,
-    pub details: String,
-}
-
-/// The history, oldest first.
+/// Deletes the household if it is still at version `expected`; its residents and visits go
+/// with it (foreign keys cascade). False when it is not.
 ///
 /// # Errors
 /// Database errors.
-pub fn history(conn: &mut AnyConnection, id: &str) -> Result<Vec<HouseholdEvent>, StoreError> {
-    Ok(household_events::table
-        .filter(household_events::household_id.eq(id))
-        .select(HouseholdEvent::as_select())
-        .order(household_events::id.asc())
-        .limit(1000)
-        .load(conn)?)
+pub fn delete(conn: &mut AnyConnection, id: &str, expected: i64) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        households::table
+            .filter(households::id.eq(id))
+            .filter(households::version.eq(expected)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
-// ---- residents ----
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = residents)]
-pub struct ResidentRecord {
-    pub id: String,
-    pub household_id: String,
-    pub name: String,
-    pub gender: Option<String>,
-    pub birth_date: Option<String>,
-    pub relation: String,
-    pub id_card_cipher: Option<Vec<u8>>,
-    pub id_card_key_id: Option<String>,
-    pub id_card_hash: Option<String>,
-    pub id_card_masked: Option<String>,
-    pub phone_cipher: Option<Vec<u8>>,
-    pub phone_key_id: Option<String>,
-    pub phone_hash: Option<String>,
-    pub phone_masked: Option<String>,
-    pub tags: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub version: i64,
-}
-
-/// Residents of a household, in the order they were registered.
+/// The current version, or `None` when the household is gone.
 ///
 /// # Errors
 /// Database errors.
-pub fn residents_of(
-    conn: &mut AnyConnection,
-    household_id: &str,
-) -> Result<Vec<ResidentRecord>, StoreError> {
-    Ok(residents::table
-        .filter(residents::household_id.eq(household_id))
-        .select(ResidentRecord::as_select())
-        .order(residents::id.asc())
-        .limit(500)
-        .load(conn)?)
-}
-
-/// # Errors
-/// Database errors.
-pub fn resident(conn: &mut AnyConnection, id: &str) -> Result<Option<ResidentRecord>, StoreError> {
-    Ok(residents::table
+pub fn version_of(conn: &mut AnyConnection, id: &str) -> Result<Option<i64>, StoreError> {
+    Ok(households::table
         .find(id)
-        .select(ResidentRecord::as_select())
+        .select(households::version)
         .first(conn)
         .optional()?)
 }
 
-/// A resident to insert; personal data sealed.
-pub struct NewResident<'a> {
-    pub id: &'a str,
-    pub household_id: &'a str,
-    pub name: &'a str,
-    pub gender: Option<&'a str>,
-    pub birth_date: Option<&'a str>,
-    pub relation: &'a str,
-    pub id_card: Option<&'a Sealed>,
-    pub phone: Option<&'a Sealed>,
-    pub tags: &'a str,
-}
-
-fn duplicate_id_card(
-    conn: &mut AnyConnection,
-    hash: &str,
-    except: Option<&str>,
-) -> Result<(), StoreError> {
-    let mut q = residents::table
-        .filter(residents::id_card_hash.eq(hash))
-        .select(residents::id)
-        .into_boxed();
-    if let Some(e) = except {
-        q = q.filter(residents::id.ne(e.to_owned()));
-    }
-    if q.first::<String>(conn).optional()?.is_some() {
-        return Err(StoreError::Conflict {
-            code: "duplicate_id_card",
-            message: "a resident with this identity-card number is registered already".into(),
-            details: Value::Null,
-        });
-    }
-    Ok(())
-}
-
-/// Inserts residents (one statement per chunk). A repeated identity-card number is a
-/// `Conflict` (`duplicate_id_card`).
-///
-/// # Errors
-/// `Conflict`, database errors.
-pub fn insert_residents(
-    conn: &mut AnyConnection,
-    rows: &[NewResident<'_>],
-) -> Result<(), StoreError> {
-    let now = now_rfc3339();
-    for chunk in rows.chunks(500) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|r| {
-                (
-                    residents::id.eq(r.id),
-                    residents::household_id.eq(r.household_id),
-                    residents::name.eq(r.name),
-                    residents::gender.eq(r.gender),
-                    residents::birth_date.eq(r.birth_date),
-                    residents::relation.eq(r.relation),
-                    (
-                        residents::id_card_cipher.eq(r.id_card.map(|s| s.cipher.clone())),
-                        residents::id_card_key_id.eq(r.id_card.map(|s| s.key_id.clone())),
-                        residents::id_card_hash.eq(r.id_card.map(|s| s.hash.clone())),
-                        residents::id_card_masked.eq(r.id_card.map(|s| s.masked.clone())),
-                    ),
-                    (
-                        residents::phone_cipher.eq(r.phone.map(|s| s.cipher.clone())),
-                        residents::phone_key_id.eq(r.phone.map(|s| s.key_id.clone())),
-                        residents::phone_hash.eq(r.phone.map(|s| s.hash.clone())),
-                        residents::phone_masked.eq(r.phone.map(|s| s.masked.clone())),
-                    ),
-                    residents::tags.eq(r.tags),
-                    residents::created_at.eq(&now),
-                    residents::updated_at.eq(&now),
-                    residents::version.eq(1_i64),
-                )
-            })
-            .collect();
-        // The unique index finds numbers registered already or repeated in the input. (A
-        // query first would be planned against the table's statistics from before a bulk
-        // load, and scan it whole for every chunk.)
-        on_backend!(conn, |c| diesel::insert_into(residents::table)
-            .values(values)
-            .execute(c))
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict { .. } => StoreError::Conflict {
-                code: "duplicate_id_card",
-                message: "a resident with this identity-card number is registered already".into(),
-                details: Value::Null,
-            },
-            other => other,
-        })?;
-    }
-    Ok(())
-}
-
-/// What may change on a resident; double options clear a field with the inner `None`.
-#[derive(Default)]
-pub struct ResidentPatch {
-    pub name: Option<String>,
-    pub gender: Option<Option<String>>,
-    pub birth_date: Option<Option<String>>,
-    pub relation: Option<String>,
-    pub id_card: Option<Option<Sealed>>,
-    pub phone: Option<Option<Sealed>>,
-    pub tags: Option<String>,
-}
-
-/// # Errors
-/// `NotFound`, `VersionMismatch`, `Conflict` (`duplicate_id_card`).
-pub fn update_resident(
-    conn: &mut AnyConnection,
-    id: &str,
-    p: ResidentPatch,
-    expected_version: Option<i64>,
-) -> Result<(), StoreError> {
-    let current = resident(conn, id)?.ok_or_else(|| not_found("resident", id))?;
-    check_version(current.version, expected_version)?;
-    let t = residents::table.find(id);
-    if let Some(v) = &p.name {
-        diesel::update(t).set(residents::name.eq(v)).execute(conn)?;
-    }
-    if let Some(v) = &p.gender {
-        diesel::update(t)
-            .set(residents::gender.eq(v.as_deref()))
-            .execute(conn)?;
-    }
-    if let Some(v) = &p.birth_date {
-        diesel::update(t)
-            .set(residents::birth_date.eq(v.as_deref()))
-            .execute(conn)?;
-    }
-    if let Some(v) = &p.relation {
-        diesel::update(t)
-            .set(residents::relation.eq(v))
-            .execute(conn)?;
-    }
-    if let Some(v) = &p.id_card {
-        if let Some(s) = v {
-            duplicate_id_card(conn, &s.hash, Some(id))?;
-        }
-        diesel::update(t)
-            .set((
-                residents::id_card_cipher.eq(v.as_ref().map(|s| s.cipher.clone())),
-                residents::id_card_key_id.eq(v.as_ref().map(|s| s.key_id.clone())),
-                residents::id_card_hash.eq(v.as_ref().map(|s| s.hash.clone())),
-                residents::id_card_masked.eq(v.as_ref().map(|s| s.masked.clone())),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(v) = &p.phone {
-        diesel::update(t)
-            .set((
-                residents::phone_cipher.eq(v.as_ref().map(|s| s.cipher.clone())),
-                residents::phone_key_id.eq(v.as_ref().map(|s| s.key_id.clone())),
-                residents::phone_hash.eq(v.as_ref().map(|s| s.hash.clone())),
-                residents::phone_masked.eq(v.as_ref().map(|s| s.masked.clone())),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(v) = &p.tags {
-        diesel::update(t).set(residents::tags.eq(v)).execute(conn)?;
-    }
-    diesel::update(t)
-        .set((
-            residents::version.eq(residents::version + 1),
-            residents::updated_at.eq(now_rfc3339()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// # Errors
-/// `NotFound`, `VersionMismatch`.
-pub fn delete_resident(
-    conn: &mut AnyConnection,
-    id: &str,
-    expected_version: Option<i64>,
-) -> Result<(), StoreError> {
-    let current = resident(conn, id)?.ok_or_else(|| not_found("resident", id))?;
-    check_version(current.version, expected_version)?;
-    diesel::delete(residents::table.find(id)).execute(conn)?;
-    Ok(())
-}
-
-// ---- visits ----
-
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = visits)]
-pub struct VisitRecord {
+/// A household that followed the coverage into another unit.
+#[derive(Debug, Clone)]
+pub struct Moved {
     pub id: String,
-    pub household_id: String,
-    pub unit_id: String,
-    pub visitor_id: String,
-    pub visited_at: String,
-    pub lon: Option<f64>,
-    pub lat: Option<f64>,
-    pub notes: String,
-    pub created_at: String,
-}
-
-pub struct NewVisit<'a> {
-    pub household_id: &'a str,
-    pub unit_id: &'a str,
-    pub visitor_id: &'a str,
-    pub visited_at: &'a str,
-    pub point: Option<(f64, f64)>,
-    pub notes: &'a str,
-}
-
-/// # Errors
-/// Database errors.
-pub fn create_visit(conn: &mut AnyConnection, v: &NewVisit<'_>) -> Result<VisitRecord, StoreError> {
-    let id = uuid_v7();
-    diesel::insert_into(visits::table)
-        .values((
-            visits::id.eq(&id),
-            visits::household_id.eq(v.household_id),
-            visits::unit_id.eq(v.unit_id),
-            visits::visitor_id.eq(v.visitor_id),
-            visits::visited_at.eq(v.visited_at),
-            visits::lon.eq(v.point.map(|p| p.0)),
-            visits::lat.eq(v.point.map(|p| p.1)),
-            visits::notes.eq(v.notes),
-            visits::created_at.eq(now_rfc3339()),
-        ))
-        .execute(conn)?;
-    visits::table
-        .find(&id)
-        .select(VisitRecord::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| not_found("visit", &id))
-}
-
-/// Visits of a household, newest first, before the cursor (a visit id).
-///
-/// # Errors
-/// Database errors.
-pub fn visits_of(
-    conn: &mut AnyConnection,
-    household_id: &str,
-    before: Option<&str>,
-    limit: i64,
-) -> Result<Vec<VisitRecord>, StoreError> {
-    let mut q = visits::table
-        .filter(visits::household_id.eq(household_id))
-        .select(VisitRecord::as_select())
-        .into_boxed();
-    if let Some(b) = before {
-        q = q.filter(visits::id.lt(b.to_owned()));
-    }
-    Ok(q.order(visits::id.desc()).limit(limit).load(conn)?)
+    pub from_unit_id: String,
+    pub to_unit_id: String,
+    /// Its version after the move.
+    pub version: i64,
 }
 
 /// After a unit's coverage changed from `old` to `new`, located households follow the cells:
 /// those of the unit in cells it lost go to its parent (the deepest unit covering them now,
 /// since siblings never overlap and children stay inside the unit), and those of the parent in
 /// cells it gained come to the unit. Households that staff placed with a reason stay where
-/// they are. Each move is recorded in the household's history. Runs in the caller's
-/// transaction; returns how many moved.
+/// they are. Runs in the caller's transaction; returns the moves, for the caller to record.
 ///
 /// # Errors
 /// Database errors.
@@ -926,13 +468,14 @@ pub(crate) fn follow_coverage(
     parent_id: Option<&str>,
     old: Option<&wangge_geo::Coverage>,
     new: &wangge_geo::Coverage,
-) -> Result<usize, StoreError> {
+    now: &str,
+) -> Result<Vec<Moved>, StoreError> {
     let located =
-        |conn: &mut AnyConnection, unit: &str| -> Result<Vec<(String, i64)>, StoreError> {
+        |conn: &mut AnyConnection, unit: &str| -> Result<Vec<(String, i64, i64)>, StoreError> {
             Ok(households::table
                 .filter(households::unit_id.eq(unit))
                 .filter(households::unit_reason.is_null())
-                .select((households::id, households::cell))
+                .select((households::id, households::cell, households::version))
                 .load(conn)?)
         };
     let contains = |cov: &wangge_geo::Coverage, cell: i64| {
@@ -941,37 +484,62 @@ pub(crate) fn follow_coverage(
             .and_then(|c| wangge_geo::CellIndex::try_from(c).ok())
             .is_some_and(|c| cov.contains_cell(c))
     };
-    let mut moves: Vec<(String, &str, &str)> = Vec::new();
+    let mut candidates: Vec<(String, i64, &str, &str)> = Vec::new();
     if let Some(parent) = parent_id {
         if old.is_some() {
-            for (id, cell) in located(conn, unit_id)? {
+            for (id, cell, version) in located(conn, unit_id)? {
                 if !contains(new, cell) {
-                    moves.push((id, unit_id, parent));
+                    candidates.push((id, version, unit_id, parent));
                 }
             }
         }
-        for (id, cell) in located(conn, parent)? {
+        for (id, cell, version) in located(conn, parent)? {
             if contains(new, cell) && !old.is_some_and(|o| contains(o, cell)) {
-                moves.push((id, parent, unit_id));
+                candidates.push((id, version, parent, unit_id));
             }
         }
     }
-    let now = now_rfc3339();
-    for (id, from, to) in &moves {
-        diesel::update(households::table.find(id))
+    let mut moves: Vec<Moved> = Vec::with_capacity(candidates.len());
+    for (id, mut version, from, to) in candidates {
+        // Household writers do not take the grid lock: move only the household as it was
+        // read, and read it again if it changed meanwhile.
+        for _ in 0..3 {
+            let n = diesel::update(
+                households::table
+                    .filter(households::id.eq(&id))
+                    .filter(households::version.eq(version))
+                    .filter(households::unit_id.eq(from))
+                    .filter(households::unit_reason.is_null()),
+            )
             .set((
-                households::unit_id.eq(*to),
+                households::unit_id.eq(to),
                 households::version.eq(households::version + 1),
-                households::updated_at.eq(&now),
+                households::updated_at.eq(now),
             ))
             .execute(conn)?;
-        append_event(
-            conn,
-            id,
-            None,
-            "moved",
-            &json!({ "from_unit_id": from, "to_unit_id": to, "reason": "coverage_changed" }),
-        )?;
+            if n == 1 {
+                moves.push(Moved {
+                    id: id.clone(),
+                    from_unit_id: from.to_owned(),
+                    to_unit_id: to.to_owned(),
+                    version: version + 1,
+                });
+                break;
+            }
+            let now_row: Option<(i64, String, Option<String>)> = households::table
+                .find(&id)
+                .select((
+                    households::version,
+                    households::unit_id,
+                    households::unit_reason,
+                ))
+                .first(conn)
+                .optional()?;
+            match now_row {
+                Some((v, unit, None)) if unit == from => version = v,
+                _ => break,
+            }
+        }
     }
-    Ok(moves.len())
+    Ok(moves)
 }

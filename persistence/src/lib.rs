@@ -14,18 +14,26 @@ macro_rules! on_backend {
 }
 
 pub mod audit;
+pub mod changes;
+pub mod client_ids;
 pub mod db;
 pub mod departments;
 pub mod error;
 pub mod grid;
 pub mod households;
+pub mod idempotency;
+pub mod journal;
+pub mod residents;
 pub mod schema;
 mod scoped;
 pub mod sealed;
 pub mod sessions;
 pub mod users;
+pub mod visits;
 
 pub use db::{AnyConnection, BackendKind, Pool, PooledConn};
+/// diesel's error, for layers above that run `write_transaction` with errors of their own.
+pub use diesel::result::Error as DieselError;
 pub use error::{ImportProblem, StoreError};
 
 /// A sealed piece of personal data as stored: ciphertext (with its nonce), the id of the key
@@ -52,15 +60,50 @@ pub fn uuid_v7() -> String {
     uuid::Uuid::now_v7().as_hyphenated().to_string()
 }
 
-/// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise.
+/// Runs `f` in a write transaction: committed when it returns `Ok`, rolled back otherwise.
+///
+/// On SQLite the transaction begins `IMMEDIATE`: it takes the one write lock at its start, so
+/// a writer that must wait does so under the busy timeout. A deferred transaction that reads
+/// first cannot upgrade its lock once another writer committed, and fails at once (`BUSY`).
+/// On PostgreSQL it is a plain `BEGIN`; writes are made safe by conditional statements and
+/// row locks, not by one lock for all.
 ///
 /// # Errors
 /// `f`'s error, or the database's when beginning or committing fails.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+        }
+        AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
+/// [`write_transaction`], for callers that expect the name.
+///
+/// # Errors
+/// As [`write_transaction`].
 pub fn transaction<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, StoreError>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
 {
-    diesel::Connection::transaction(conn, f)
+    write_transaction(conn, f)
 }
 
 /// Optimistic concurrency: `If-Match` named `expected`, but the record is at `current`.

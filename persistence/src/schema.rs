@@ -67,8 +67,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     households,
     residents,
-    household_events,
-    visits
+    history,
+    visits,
+    changes,
+    change_sequence,
+    outbox,
+    idempotency_keys,
+    client_ids
 );
 diesel::joinable!(user_assignments -> units (unit_id));
 diesel::joinable!(user_assignments -> users (user_id));
@@ -173,13 +178,75 @@ diesel::table! {
 }
 
 diesel::table! {
-    household_events (id) {
+    history (id) {
         id -> Text,
-        household_id -> Text,
+        entity -> Text,
+        entity_id -> Text,
         at -> Text,
         actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
         kind -> Text,
+        version -> Nullable<BigInt>,
         details -> Text,
+    }
+}
+
+diesel::table! {
+    changes (id) {
+        id -> Text,
+        position -> Nullable<BigInt>,
+        entity -> Text,
+        entity_id -> Text,
+        version -> BigInt,
+        deleted -> Bool,
+        unit_path_before -> Nullable<Text>,
+        unit_path_after -> Nullable<Text>,
+        at -> Text,
+    }
+}
+
+diesel::table! {
+    change_sequence (id) {
+        id -> Integer,
+        last_position -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        event_type -> Text,
+        aggregate_type -> Text,
+        aggregate_id -> Text,
+        aggregate_version -> BigInt,
+        payload -> Text,
+        occurred_at -> Text,
+        delivered_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (account_id, key) {
+        account_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        owner -> Nullable<Text>,
+        locked_until -> Nullable<Text>,
+        status -> Nullable<Integer>,
+        headers -> Nullable<Text>,
+        body -> Nullable<Binary>,
+        body_key_id -> Nullable<Text>,
+        created_at -> Text,
+        expires_at -> Text,
+    }
+}
+
+diesel::table! {
+    client_ids (id) {
+        id -> Text,
+        entity -> Text,
+        digest -> Text,
+        created_at -> Text,
     }
 }
 

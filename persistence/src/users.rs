@@ -1,10 +1,10 @@
 //! Accounts, their unit assignments, and what the scope mechanism needs to know of them.
 
+use crate::Sealed;
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{departments, refresh_tokens, units, user_assignments, users, visits};
 use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
-use crate::{Sealed, check_version, now_rfc3339, uuid_v7};
 use diesel::prelude::*;
 use serde_json::json;
 use wangge_domain::{Assignment, Reach, Role, Scope, Username};
@@ -115,6 +115,7 @@ pub fn count_users(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 
 /// A new account. The password is already hashed; the phone already sealed.
 pub struct NewUser<'a> {
+    pub id: &'a str,
     pub username: &'a Username,
     pub password_hash: &'a str,
     pub roles: &'a [Role],
@@ -125,7 +126,9 @@ pub struct NewUser<'a> {
     pub all_units: bool,
 }
 
-fn roles_text(roles: &[Role]) -> String {
+/// Roles as stored: comma-separated names.
+#[must_use]
+pub fn roles_text(roles: &[Role]) -> String {
     roles
         .iter()
         .map(|r| r.as_str())
@@ -145,11 +148,15 @@ fn check_department(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError
     Ok(())
 }
 
-/// Creates a user.
+/// Inserts an account at version 1.
 ///
 /// # Errors
-/// `Conflict` (`duplicate_username`, `unknown_department`).
-pub fn create_user(conn: &mut AnyConnection, new: &NewUser<'_>) -> Result<UserRecord, StoreError> {
+/// `Conflict` (`duplicate_username`, `unknown_department`, `id_taken`).
+pub fn insert(
+    conn: &mut AnyConnection,
+    new: &NewUser<'_>,
+    now: &str,
+) -> Result<UserRecord, StoreError> {
     if find_by_username(conn, new.username.as_str())?.is_some() {
         return Err(StoreError::Conflict {
             code: "duplicate_username",
@@ -160,18 +167,16 @@ pub fn create_user(conn: &mut AnyConnection, new: &NewUser<'_>) -> Result<UserRe
     if let Some(d) = new.department_id {
         check_department(conn, d)?;
     }
-    let id = uuid_v7();
-    let now = now_rfc3339();
     diesel::insert_into(users::table)
         .values((
-            users::id.eq(&id),
+            users::id.eq(new.id),
             users::username.eq(new.username.as_str()),
             users::password_hash.eq(new.password_hash),
             users::roles.eq(roles_text(new.roles)),
             users::active.eq(true),
             users::must_change_password.eq(new.must_change_password),
-            users::created_at.eq(&now),
-            users::updated_at.eq(&now),
+            users::created_at.eq(now),
+            users::updated_at.eq(now),
             users::version.eq(1_i64),
             users::display_name.eq(new.display_name),
             users::phone_cipher.eq(new.phone.map(|p| p.cipher.clone())),
@@ -182,7 +187,7 @@ pub fn create_user(conn: &mut AnyConnection, new: &NewUser<'_>) -> Result<UserRe
             users::all_units.eq(new.all_units),
         ))
         .execute(conn)?;
-    find_by_id(conn, &id)?.ok_or_else(|| not_found(&id))
+    find_by_id(conn, new.id)?.ok_or_else(|| not_found(new.id))
 }
 
 /// # Errors
@@ -239,28 +244,33 @@ pub fn assignments_of(
 /// Database errors.
 pub fn with_units(conn: &mut AnyConnection, id: &str) -> Result<Option<UserWithUnits>, StoreError> {
     // One query (every request loads its caller this way): the account, left-joined to its
-    // assignments and their units.
+    // assignments and their units. Two flat LEFT JOINs: SQLite materialised the nested
+    // form `LEFT JOIN (user_assignments JOIN units)` whole, a scan of every assignment of
+    // every account on every request.
     type Row = (
         UserRecord,
-        Option<(String, bool, String, String, i32, String)>,
+        Option<(String, bool)>,
+        Option<(String, String, i32, String)>,
     );
-    let rows: Vec<Row> = users::table
-        .left_join(user_assignments::table.inner_join(units::table))
+    let found: Vec<Row> = users::table
+        .left_join(user_assignments::table.on(user_assignments::user_id.eq(users::id)))
+        .left_join(units::table.on(units::id.eq(user_assignments::unit_id)))
         .filter(users::id.eq(id))
         .select((
             UserRecord::as_select(),
-            (
-                user_assignments::unit_id,
-                user_assignments::capture,
-                units::code,
-                units::name,
-                units::level,
-                units::path,
-            )
-                .nullable(),
+            (user_assignments::unit_id, user_assignments::capture).nullable(),
+            (units::code, units::name, units::level, units::path).nullable(),
         ))
         .order(units::code.asc())
         .load(conn)?;
+    let rows = found.into_iter().map(|(u, a, unit)| {
+        let joined = a
+            .zip(unit)
+            .map(|((unit_id, capture), (code, name, level, path))| {
+                (unit_id, capture, code, name, level, path)
+            });
+        (u, joined)
+    });
     let mut rows = rows.into_iter();
     let Some((user, first)) = rows.next() else {
         return Ok(None);
@@ -424,100 +434,82 @@ pub fn assigned_to_any(
     attach(conn, rows)
 }
 
-/// What an administrator may change on an account. `None` leaves a field alone; the inner
-/// `None` of a double option clears it.
-#[derive(Default)]
-pub struct UserPatch {
+/// What a change sets on an account; the inner `None` of a nullable column clears it.
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
     pub display_name: Option<String>,
-    pub phone: Option<Option<Sealed>>,
-    pub roles: Option<Vec<Role>>,
+    pub phone_cipher: Option<Option<Vec<u8>>>,
+    pub phone_key_id: Option<Option<String>>,
+    pub phone_hash: Option<Option<String>>,
+    pub phone_masked: Option<Option<String>>,
+    /// Comma-separated ([`roles_text`]).
+    pub roles: Option<String>,
     pub active: Option<bool>,
     pub department_id: Option<Option<String>>,
     pub all_units: Option<bool>,
+    pub password_hash: Option<String>,
+    pub must_change_password: Option<bool>,
 }
 
-/// Applies a patch under optimistic concurrency.
+impl UserChanges {
+    /// Sets (or with `None` clears) the phone.
+    pub fn set_phone(&mut self, v: Option<&Sealed>) {
+        self.phone_cipher = Some(v.map(|s| s.cipher.clone()));
+        self.phone_key_id = Some(v.map(|s| s.key_id.clone()));
+        self.phone_hash = Some(v.map(|s| s.hash.clone()));
+        self.phone_masked = Some(v.map(|s| s.masked.clone()));
+    }
+}
+
+/// Applies `changes` if the account is still at version `expected`, in one statement, and
+/// raises the version. False when it is not.
 ///
 /// # Errors
-/// `NotFound`, `VersionMismatch`, `Conflict` (`unknown_department`).
-pub fn update_user(
+/// `Conflict` (`unknown_department`); database errors.
+pub fn update(
     conn: &mut AnyConnection,
     id: &str,
-    patch: UserPatch,
-    expected_version: Option<i64>,
-) -> Result<UserRecord, StoreError> {
-    let current = find_by_id(conn, id)?.ok_or_else(|| not_found(id))?;
-    check_version(current.version, expected_version)?;
-    if let Some(Some(d)) = &patch.department_id {
+    expected: i64,
+    changes: &UserChanges,
+    now: &str,
+) -> Result<bool, StoreError> {
+    if let Some(Some(d)) = &changes.department_id {
         check_department(conn, d)?;
     }
-    let target = users::table.find(id);
-    if let Some(n) = &patch.display_name {
-        diesel::update(target)
-            .set(users::display_name.eq(n))
-            .execute(conn)?;
-    }
-    if let Some(p) = &patch.phone {
-        diesel::update(target)
-            .set((
-                users::phone_cipher.eq(p.as_ref().map(|s| s.cipher.clone())),
-                users::phone_key_id.eq(p.as_ref().map(|s| s.key_id.clone())),
-                users::phone_hash.eq(p.as_ref().map(|s| s.hash.clone())),
-                users::phone_masked.eq(p.as_ref().map(|s| s.masked.clone())),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(r) = &patch.roles {
-        diesel::update(target)
-            .set(users::roles.eq(roles_text(r)))
-            .execute(conn)?;
-    }
-    if let Some(a) = patch.active {
-        diesel::update(target)
-            .set(users::active.eq(a))
-            .execute(conn)?;
-    }
-    if let Some(d) = &patch.department_id {
-        diesel::update(target)
-            .set(users::department_id.eq(d.as_deref()))
-            .execute(conn)?;
-    }
-    if let Some(a) = patch.all_units {
-        diesel::update(target)
-            .set(users::all_units.eq(a))
-            .execute(conn)?;
-    }
-    bump(conn, id)?;
-    find_by_id(conn, id)?.ok_or_else(|| not_found(id))
+    let n = diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::version.eq(expected)),
+    )
+    .set((
+        changes,
+        users::version.eq(users::version + 1),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
-fn bump(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::version.eq(users::version + 1),
-            users::updated_at.eq(now_rfc3339()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Replaces a user's assignments (unit id, capture) under optimistic concurrency.
+/// Replaces an account's assignments (unit id, capture) if it is still at version
+/// `expected`; the version check is the first statement. False when it is not.
 ///
 /// # Errors
-/// `NotFound`, `VersionMismatch`.
+/// Database errors.
 pub fn set_assignments(
     conn: &mut AnyConnection,
     id: &str,
+    expected: i64,
     assignments: &[(String, bool)],
-    expected_version: Option<i64>,
-) -> Result<UserRecord, StoreError> {
-    let current = find_by_id(conn, id)?.ok_or_else(|| not_found(id))?;
-    check_version(current.version, expected_version)?;
+    now: &str,
+) -> Result<bool, StoreError> {
+    if !update(conn, id, expected, &UserChanges::default(), now)? {
+        return Ok(false);
+    }
     diesel::delete(user_assignments::table.filter(user_assignments::user_id.eq(id)))
         .execute(conn)?;
     insert_assignments(conn, id, assignments)?;
-    bump(conn, id)?;
-    find_by_id(conn, id)?.ok_or_else(|| not_found(id))
+    Ok(true)
 }
 
 /// Adds assignments to a new account (no version change: it is part of creating it).
@@ -541,79 +533,32 @@ pub fn insert_assignments(
     Ok(())
 }
 
-/// Replaces a user's password hash and clears `must_change_password`.
+/// How many visits the account recorded (its history in the registry).
 ///
 /// # Errors
-/// `NotFound` for an unknown user.
-pub fn set_password(
-    conn: &mut AnyConnection,
-    id: &str,
-    password_hash: &str,
-) -> Result<(), StoreError> {
-    set_password_hash(conn, id, password_hash, false)
-}
-
-/// Sets a one-time password: the user must choose a new one at the next login.
-///
-/// # Errors
-/// `NotFound` for an unknown user.
-pub fn set_one_time_password(
-    conn: &mut AnyConnection,
-    id: &str,
-    password_hash: &str,
-) -> Result<(), StoreError> {
-    set_password_hash(conn, id, password_hash, true)
-}
-
-fn set_password_hash(
-    conn: &mut AnyConnection,
-    id: &str,
-    password_hash: &str,
-    must_change: bool,
-) -> Result<(), StoreError> {
-    let n = diesel::update(users::table.find(id))
-        .set((
-            users::password_hash.eq(password_hash),
-            users::must_change_password.eq(must_change),
-            users::updated_at.eq(now_rfc3339()),
-            users::version.eq(users::version + 1),
-        ))
-        .execute(conn)?;
-    if n == 0 {
-        return Err(not_found(id));
-    }
-    Ok(())
-}
-
-/// Deletes an account that has recorded no visits (its refresh tokens and assignments go with
-/// it); one with history must be deactivated instead.
-///
-/// # Errors
-/// `NotFound`, `VersionMismatch`, `Conflict` (`user_has_history`).
-pub fn delete_user(
-    conn: &mut AnyConnection,
-    id: &str,
-    expected_version: Option<i64>,
-) -> Result<(), StoreError> {
-    let current = find_by_id(conn, id)?.ok_or_else(|| not_found(id))?;
-    check_version(current.version, expected_version)?;
-    let visits: i64 = visits::table
+/// Database errors.
+pub fn visits_by(conn: &mut AnyConnection, id: &str) -> Result<i64, StoreError> {
+    Ok(visits::table
         .filter(visits::visitor_id.eq(id))
         .count()
-        .get_result(conn)?;
-    if visits > 0 {
-        return Err(StoreError::Conflict {
-            code: "user_has_history",
-            message: format!(
-                "{} has recorded {visits} visit(s); deactivate the account instead (PATCH active=false) so the record stays whole",
-                current.username
-            ),
-            details: json!({ "visits": visits }),
-        });
-    }
+        .get_result(conn)?)
+}
+
+/// Deletes the account if it is still at version `expected`, with its refresh tokens and
+/// assignments. False when it is not; the caller's transaction then rolls back what was
+/// deleted before the check (the tokens, which reference the account, go first).
+///
+/// # Errors
+/// Database errors.
+pub fn delete(conn: &mut AnyConnection, id: &str, expected: i64) -> Result<bool, StoreError> {
     diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(id))).execute(conn)?;
     diesel::delete(user_assignments::table.filter(user_assignments::user_id.eq(id)))
         .execute(conn)?;
-    diesel::delete(users::table.find(id)).execute(conn)?;
-    Ok(())
+    let n = diesel::delete(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::version.eq(expected)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
 }

@@ -221,9 +221,14 @@ async fn refresh(app: &TestApp, token: &str) -> crate::helpers::Res {
     .await
 }
 
+/// With the retry window off (`WANGGE_REFRESH_RETRY_S=0`), any reuse ends the session.
 #[actix_web::test]
 async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        refresh_retry_s: 0,
+        ..Default::default()
+    })
+    .await;
     let first = app.login(ADMIN, ADMIN_PASSWORD).await.json();
     let r1 = first["refresh_token"].as_str().unwrap().to_owned();
     let second = refresh(&app, &r1).await;
@@ -289,7 +294,7 @@ async fn refresh_tokens_are_stored_hashed() {
     let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
     let hashed = wangge_persistence::sessions::find_refresh(
         &mut conn,
-        &wangge_api::auth::token_hash(&token),
+        &wangge_app::sessions::token_hash(&token),
     )
     .unwrap()
     .expect("stored under its hash");
@@ -503,11 +508,16 @@ async fn parallel_failed_logins_are_throttled_too() {
     );
 }
 
-/// One refresh token sent twice at once: one request wins, the other is taken for reuse and
-/// ends the session, so neither copy of the token can be used to carry on.
+/// With the retry window off, one refresh token sent twice at once: one request wins, the
+/// other is taken for reuse and ends the session, so neither copy of the token can be used
+/// to carry on.
 #[actix_web::test]
 async fn a_refresh_token_raced_twice_ends_the_session() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        refresh_retry_s: 0,
+        ..Default::default()
+    })
+    .await;
     let login = app.login(ADMIN, ADMIN_PASSWORD).await.json();
     let r = login["refresh_token"].as_str().unwrap().to_owned();
     let (a, b) = futures_util::join!(refresh(&app, &r), refresh(&app, &r));

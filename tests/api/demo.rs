@@ -28,7 +28,7 @@ async fn the_demo_has_the_real_scale_and_every_point_locates_to_a_household_grou
     // Points on a lattice over the district: those inside the real outline must all reach
     // a household group with a full chain of five.
     let boundary: serde_json::Value =
-        serde_json::from_str(include_str!("../../api/demo/dianbai_boundary.geojson")).unwrap();
+        serde_json::from_str(include_str!("../../app/demo/dianbai_boundary.geojson")).unwrap();
     let shape = wangge_geo::parse_polygons(&boundary["features"][0]["geometry"]).unwrap();
     let cov = wangge_geo::Coverage::from_polygons(&shape, Resolution::Nine).unwrap();
     let mut inside = 0;

@@ -36,6 +36,9 @@ pub struct Options {
     pub rate_limit_per_min: u32,
     pub access_token_ttl_s: u64,
     pub session_max_age_s: u64,
+    pub refresh_retry_s: u64,
+    pub pii_searches_per_hour: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Options {
@@ -48,6 +51,9 @@ impl Default for Options {
             rate_limit_per_min: 0,
             access_token_ttl_s: 900,
             session_max_age_s: 2_592_000,
+            refresh_retry_s: 30,
+            pii_searches_per_hour: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -142,6 +148,10 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         pii_key: Some(Secret::new(PII_KEY.into())),
         pii_old_keys: None,
         pii_hash_key: Some(Secret::new(PII_HASH_KEY.into())),
+        refresh_retry_s: opts.refresh_retry_s,
+        idempotency_ttl_s: 86_400,
+        pii_searches_per_hour: opts.pii_searches_per_hour,
+        trusted_proxies: opts.trusted_proxies.clone(),
     }
 }
 
@@ -228,10 +238,11 @@ impl TestApp {
         {
             return;
         }
-        let hash = wangge_api::auth::hash_password(password).unwrap();
-        wangge_persistence::users::create_user(
+        let hash = wangge_app::password::hash(password).unwrap();
+        wangge_persistence::users::insert(
             &mut conn,
             &wangge_persistence::users::NewUser {
+                id: &uuid::Uuid::now_v7().to_string(),
                 username: &wangge_domain::Username::parse(name).unwrap(),
                 password_hash: &hash,
                 roles: &[role.parse().unwrap()],
@@ -241,6 +252,7 @@ impl TestApp {
                 department_id: None,
                 all_units,
             },
+            &wangge_app::tx::stored_time(chrono::Utc::now()),
         )
         .unwrap();
     }
@@ -255,12 +267,13 @@ impl TestApp {
         units: &[(&str, bool)],
     ) -> (String, String) {
         static HASH: OnceLock<String> = OnceLock::new();
-        let hash = HASH.get_or_init(|| wangge_api::auth::hash_password(USER_PASSWORD).unwrap());
+        let hash = HASH.get_or_init(|| wangge_app::password::hash(USER_PASSWORD).unwrap());
         let mut conn = wangge_persistence::db::establish(&self.settings.database_url).unwrap();
         let roles: Vec<wangge_domain::Role> = roles.iter().map(|r| r.parse().unwrap()).collect();
-        let rec = wangge_persistence::users::create_user(
+        let rec = wangge_persistence::users::insert(
             &mut conn,
             &wangge_persistence::users::NewUser {
+                id: &uuid::Uuid::now_v7().to_string(),
                 username: &wangge_domain::Username::parse(name).unwrap(),
                 password_hash: hash,
                 roles: &roles,
@@ -270,6 +283,7 @@ impl TestApp {
                 department_id: None,
                 all_units: false,
             },
+            &wangge_app::tx::stored_time(chrono::Utc::now()),
         )
         .unwrap();
         let units: Vec<(String, bool)> = units.iter().map(|(u, c)| ((*u).to_owned(), *c)).collect();

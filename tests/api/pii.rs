@@ -6,7 +6,9 @@ use crate::households::id_card;
 use reqwest::Method;
 use serde_json::json;
 use wangge_api::config::Secret;
-use wangge_api::pii::{self, PiiKeys, PiiKind, ResealError};
+use wangge_app::Who;
+use wangge_app::pii::{PiiKeys, PiiKind};
+use wangge_app::reseal::{self, ResealError};
 use wangge_persistence::sealed::{self, SealedColumn};
 
 const NEW_KEY: &str = "t2:abababababababababababababababababababababababababababababababab";
@@ -79,8 +81,8 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
     // A key nobody configured cannot open the values: nothing is written.
     let mut stranger = app.settings.clone();
     stranger.pii_key = Some(Secret::new(NEW_KEY.into()));
-    let stranger = PiiKeys::from_settings(&stranger).unwrap();
-    let err = pii::reseal(&mut conn, &stranger, 10, &mut |_| {}).unwrap_err();
+    let stranger = stranger.pii_keys().unwrap();
+    let err = reseal::reseal(&mut conn, &stranger, &Who::operator(), 10, &mut |_| {}).unwrap_err();
     assert!(matches!(err, ResealError::Open { .. }), "{err}");
     assert_eq!(counts(&mut conn)[0], under(old_id, 2));
 
@@ -106,9 +108,12 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
     let mut rotated = app.settings.clone();
     rotated.pii_key = Some(Secret::new(NEW_KEY.into()));
     rotated.pii_old_keys = Some(Secret::new(PII_KEY.into()));
-    let rotated = PiiKeys::from_settings(&rotated).unwrap();
+    let rotated = rotated.pii_keys().unwrap();
     let mut progress = Vec::new();
-    let report = pii::reseal(&mut conn, &rotated, 1, &mut |n| progress.push(n)).unwrap();
+    let report = reseal::reseal(&mut conn, &rotated, &Who::operator(), 1, &mut |n| {
+        progress.push(n)
+    })
+    .unwrap();
     let moved: Vec<u64> = report.resealed.iter().map(|(_, n)| *n).collect();
     assert_eq!(moved, [2, 2, 1]);
     assert_eq!(progress, [1, 2, 3, 4, 5], "one call per batch of one");
@@ -116,7 +121,7 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
         counts(&mut conn),
         [under("t2", 2), under("t2", 2), under("t2", 1)]
     );
-    let again = pii::reseal(&mut conn, &rotated, 10, &mut |_| {}).unwrap();
+    let again = reseal::reseal(&mut conn, &rotated, &Who::operator(), 10, &mut |_| {}).unwrap();
     assert!(
         again.resealed.iter().all(|(_, n)| *n == 0),
         "nothing left to do"
@@ -125,7 +130,7 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
     // Only the new key is needed now, and the values are the ones sealed.
     let mut only_new = app.settings.clone();
     only_new.pii_key = Some(Secret::new(NEW_KEY.into()));
-    let only_new = PiiKeys::from_settings(&only_new).unwrap();
+    let only_new: PiiKeys = only_new.pii_keys().unwrap();
     let mut opened = Vec::new();
     for (col, kind) in [
         (SealedColumn::ResidentIdCard, PiiKind::IdCard),

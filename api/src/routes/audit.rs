@@ -1,14 +1,14 @@
 //! The audit log, read-only: there is no route that changes or deletes an event.
 
-use crate::access;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::http;
 use crate::startup::{AppState, StateExt};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wangge_domain::{Action, Reach, UnitId};
-use wangge_persistence::audit::{self, AuditFilter};
+use wangge_domain::UserId;
+use wangge_persistence::audit::AuditFilter;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,31 +25,41 @@ pub struct ListQuery {
 /// An RFC 3339 time, normalised to the stored form (UTC, milliseconds) so it compares as text.
 fn time(name: &str, s: &str) -> Result<String, ApiError> {
     chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        })
+        .map(|t| wangge_app::tx::stored_time(t.with_timezone(&chrono::Utc)))
         .map_err(|_| {
             ApiError::bad_request("invalid_query", format!("{name} must be an RFC 3339 time"))
         })
 }
 
 fn uuid(name: &str, s: &str) -> Result<String, ApiError> {
-    UnitId::parse(s)
+    s.parse::<UserId>()
         .map(|u| u.to_string())
         .map_err(|_| ApiError::bad_request("invalid_query", format!("{name} must be a UUID")))
 }
 
-/// Newest first. Admins and the command centre read the events about what they reach; events
-/// about no place in the grid (logins, accounts without units) only readers who reach every
-/// unit.
+fn action(a: String) -> Result<String, ApiError> {
+    let ok = (1..=64).contains(&a.len())
+        && a.bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+    if ok {
+        Ok(a)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_query",
+            "action must be an event name like user.created",
+        ))
+    }
+}
+
+/// Newest first, scoped to what the caller reaches.
 pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let (limit, before) = super::units::paging(q.limit, q.cursor.as_deref())?;
+    let limit = http::limit(q.limit)?;
+    let before: Option<UserId> = http::cursor(q.cursor.as_deref())?;
     let filter = AuditFilter {
         from: q.from.as_deref().map(|t| time("from", t)).transpose()?,
         to: q.to.as_deref().map(|t| time("to", t)).transpose()?,
@@ -63,39 +73,16 @@ pub async fn list(
             .as_deref()
             .map(|s| uuid("subject_id", s))
             .transpose()?,
-        action: q
-            .action
-            .map(|a| {
-                let ok = (1..=64).contains(&a.len())
-                    && a.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
-                if ok {
-                    Ok(a)
-                } else {
-                    Err(ApiError::bad_request(
-                        "invalid_query",
-                        "action must be an event name like user.created",
-                    ))
-                }
-            })
-            .transpose()?,
+        action: q.action.map(action).transpose()?,
     };
     let rows = state
-        .db(move |conn| {
-            let access = access::load(conn, &user)?;
-            let reach = access.scope.reach(Action::ReadAudit);
-            if reach == Reach::Nothing {
-                return Err(ApiError::forbidden(
-                    "the audit log is read by admins and the command centre",
-                ));
-            }
-            Ok(audit::list(
-                conn,
-                reach,
+        .read(user.who(), move |r| {
+            wangge_app::audit::list(
+                r,
                 &filter,
                 before.map(|b| b.to_string()).as_deref(),
                 i64::from(limit) + 1,
-            )?)
+            )
         })
         .await?;
     let items: Vec<Value> = rows
@@ -107,9 +94,7 @@ pub async fn list(
             v
         })
         .collect();
-    Ok(
-        HttpResponse::Ok().json(super::units::page_of(items, limit, |v| {
-            v["id"].as_str().unwrap_or_default().to_owned()
-        })),
-    )
+    Ok(HttpResponse::Ok().json(http::page(items, limit, |v| {
+        v["id"].as_str().unwrap_or_default().to_owned()
+    })))
 }

@@ -1,25 +1,17 @@
-//! Departments: everyone signed in reads them; admins change them.
+//! Departments: everyone signed in reads them; administrators of the whole grid change them.
+//! Five small operations on one small record, so one file.
 
-use super::units::{if_match, page_of, paging};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::http::{self, IdempotencyKey, JsonBody};
 use crate::startup::{AppState, StateExt};
-use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use wangge_domain::{DepartmentCode, UnitName};
-use wangge_persistence::departments::{self, DepartmentRecord};
+use wangge_app::departments::{self as uc, DepartmentPatch, NewDepartment};
+use wangge_domain::{DepartmentCode, DepartmentId, UnitName};
 
-/// Department ids are UUIDs like unit ids; a malformed one is 400, as for units.
-fn parse_id(s: &str) -> Result<String, ApiError> {
-    super::parse_object_id(s, "department")
-}
-
-fn with_etag(d: &DepartmentRecord) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, format!("\"{}\"", d.version)))
-        .json(d)
-}
+const WHAT: &str = "department";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,22 +26,19 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
-    let (limit, after) = paging(query.limit, query.cursor.as_deref())?;
+    let limit = http::limit(query.limit)?;
+    let after: Option<DepartmentId> = http::cursor(query.cursor.as_deref())?;
     let rows = state
-        .db(move |conn| {
-            Ok(departments::list(
-                conn,
-                after.map(|a| a.to_string()).as_deref(),
-                i64::from(limit) + 1,
-            )?)
-        })
+        .db(move |conn| Ok(uc::list(conn, after, i64::from(limit) + 1)?))
         .await?;
-    Ok(HttpResponse::Ok().json(page_of(rows, limit, |d| d.id.clone())))
+    Ok(HttpResponse::Ok().json(http::page(rows, limit, |d| d.id.clone())))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    #[serde(default)]
+    id: Option<String>,
     code: String,
     name: String,
 }
@@ -57,56 +46,76 @@ pub struct CreateBody {
 pub async fn create(
     user: AuthUser,
     state: web::Data<AppState>,
-    body: web::Json<CreateBody>,
+    key: IdempotencyKey,
+    body: JsonBody<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let keyed = body.keyed(&key);
+    let b = body.into_inner();
+    let new = NewDepartment {
+        id: b
+            .id
+            .as_deref()
+            .map(DepartmentId::parse_client)
+            .transpose()?,
+        code: DepartmentCode::parse(&b.code)?,
+        name: UnitName::parse(&b.name)?,
+    };
     state
-        .db(move |conn| crate::access::load(conn, &user)?.require_grid_write(None))
-        .await?;
-    let code = DepartmentCode::parse(&body.code)?;
-    let name = UnitName::parse(&body.name)?;
-    let d = state
-        .db(move |conn| Ok(departments::create(conn, code.as_str(), name.as_str())?))
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/departments/{}", d.id)))
-        .insert_header((header::ETAG, format!("\"{}\"", d.version)))
-        .json(d))
+        .answer(
+            user.who(),
+            keyed,
+            move |tx| uc::create(tx, &new),
+            |c| {
+                let d = &c.record;
+                let status = if c.again {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                http::answer(
+                    status,
+                    d,
+                    Some(format!("/api/v1/departments/{}", d.id)),
+                    Some(d.version),
+                )
+            },
+        )
+        .await
 }
 
 pub async fn get(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
-    let id = parse_id(&id)?;
-    let d = state
-        .db(move |conn| Ok(departments::get(conn, &id)?))
-        .await?;
-    Ok(with_etag(&d))
+    let id: DepartmentId = http::id(&id, WHAT)?;
+    let d = state.db(move |conn| Ok(uc::get(conn, id)?)).await?;
+    if http::not_modified(&req, d.version) {
+        return Ok(http::not_modified_response(d.version));
+    }
+    Ok(http::with_etag(StatusCode::OK, d.version, &d))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     name: Option<String>,
 }
 
-pub async fn patch(
+pub async fn update(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
     req: HttpRequest,
-    body: web::Json<PatchBody>,
+    body: JsonBody<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .db(move |conn| crate::access::load(conn, &user)?.require_grid_write(None))
-        .await?;
-    let id = parse_id(&id)?;
-    let expected = if_match(&req)?;
+    let id: DepartmentId = http::id(&id, WHAT)?;
+    let if_match = http::if_match(&req)?;
     let b = body.into_inner();
     if b.code.is_none() && b.name.is_none() {
         return Err(ApiError::unprocessable(
@@ -114,22 +123,14 @@ pub async fn patch(
             "send at least one of code, name",
         ));
     }
-    let code = b.code.as_deref().map(DepartmentCode::parse).transpose()?;
-    let name = b.name.as_deref().map(UnitName::parse).transpose()?;
+    let patch = DepartmentPatch {
+        code: b.code.as_deref().map(DepartmentCode::parse).transpose()?,
+        name: b.name.as_deref().map(UnitName::parse).transpose()?,
+    };
     let d = state
-        .db(move |conn| {
-            Ok(wangge_persistence::transaction(conn, |conn| {
-                departments::update(
-                    conn,
-                    &id,
-                    code.as_ref().map(DepartmentCode::as_str),
-                    name.as_ref().map(UnitName::as_str),
-                    expected,
-                )
-            })?)
-        })
+        .write(user.who(), move |tx| uc::update(tx, id, if_match, &patch))
         .await?;
-    Ok(with_etag(&d))
+    Ok(http::with_etag(StatusCode::OK, d.version, &d))
 }
 
 pub async fn delete(
@@ -138,13 +139,10 @@ pub async fn delete(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let id: DepartmentId = http::id(&id, WHAT)?;
+    let if_match = http::if_match(&req)?;
     state
-        .db(move |conn| crate::access::load(conn, &user)?.require_grid_write(None))
-        .await?;
-    let id = parse_id(&id)?;
-    let expected = if_match(&req)?;
-    state
-        .db(move |conn| Ok(departments::delete(conn, &id, expected)?))
+        .write(user.who(), move |tx| uc::delete(tx, id, if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -63,12 +63,21 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(m.render())
 }
 
-pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// 405 for a method the resource does not offer, with `Allow` listing the ones it does.
+pub async fn method_not_allowed(req: HttpRequest, allow: String) -> HttpResponse {
+    let mut res = actix_web::ResponseError::error_response(&ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+        format!(
+            "{} is not allowed on {}; use {allow}",
+            req.method(),
+            req.path()
+        ),
+    ));
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    res
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

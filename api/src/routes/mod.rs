@@ -1,174 +1,231 @@
-//! Routes. Every `/api/v1` route except login takes `AuthUser`, so a missing token is 401
-//! before any handler code runs.
+//! Routes. Every `/api/v1` route except login and refresh takes `AuthUser`, so a missing token
+//! is 401 before any handler code runs. A handler parses, calls one use case, renders.
 
 mod audit;
 mod auth;
-mod coverage;
+mod changes;
 mod departments;
-pub(crate) mod households;
+mod history;
+mod households;
+mod locate;
 mod meta;
+mod residents;
 mod units;
 mod users;
+mod visits;
 
 use crate::error::extract;
+use crate::http::BodyLimit;
 use crate::startup::UPLOAD_LIMIT_BYTES;
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::web;
+use actix_web::{FromRequest, Handler, Responder, web};
 
-/// An object id from a path: a UUID, or `400 invalid_id` naming what was expected.
-pub(crate) fn parse_object_id(s: &str, what: &str) -> Result<String, crate::error::ApiError> {
-    wangge_domain::UnitId::parse(s)
-        .map(|u| u.to_string())
-        .map_err(|_| {
-            crate::error::ApiError::bad_request(
-                "invalid_id",
-                format!("{s:?} is not a {what} id (UUID)"),
-            )
-        })
+/// A resource and the methods it offers: any other method answers 405 problem+json with the
+/// `Allow` header RFC 9110 requires.
+struct Res {
+    resource: actix_web::Resource,
+    methods: Vec<&'static str>,
 }
 
-/// Adds `Location` to an answer (a 201 naming what it created).
-pub(crate) fn with_location(
-    mut resp: actix_web::HttpResponse,
-    path: &str,
-) -> actix_web::HttpResponse {
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(path) {
-        resp.headers_mut()
-            .insert(actix_web::http::header::LOCATION, v);
+fn res(path: &str) -> Res {
+    Res {
+        resource: web::resource(path),
+        methods: Vec::new(),
     }
-    resp
 }
 
-/// `Option<Option<T>>` from JSON: absent → `None`, `null` → `Some(None)` (clear the field).
-pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    serde::Deserialize::deserialize(d).map(Some)
-}
+impl Res {
+    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.methods.push(match method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            _ => "DELETE",
+        });
+        self.resource = self.resource.route(web::route().method(method).to(handler));
+        self
+    }
 
-/// An optional member that may be absent but not `null` (the contract says so: `null` would
-/// otherwise silently mean "unchanged").
-pub(crate) fn non_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
-}
+    fn get<F, A>(self, h: F) -> Self
+    where
+        F: Handler<A>,
+        A: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::GET, h)
+    }
 
-/// A resource whose other methods answer 405 problem+json instead of an empty body.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(meta::method_not_allowed))
+    fn post<F, A>(self, h: F) -> Self
+    where
+        F: Handler<A>,
+        A: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::POST, h)
+    }
+
+    fn put<F, A>(self, h: F) -> Self
+    where
+        F: Handler<A>,
+        A: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PUT, h)
+    }
+
+    fn patch<F, A>(self, h: F) -> Self
+    where
+        F: Handler<A>,
+        A: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PATCH, h)
+    }
+
+    fn delete<F, A>(self, h: F) -> Self
+    where
+        F: Handler<A>,
+        A: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::DELETE, h)
+    }
+
+    /// Bodies up to the upload limit (coverage, imports).
+    fn uploads(mut self) -> Self {
+        self.resource = self
+            .resource
+            .app_data(BodyLimit(UPLOAD_LIMIT_BYTES))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(UPLOAD_LIMIT_BYTES)
+                    .error_handler(extract::json),
+            );
+        self
+    }
+
+    fn done(self) -> actix_web::Resource {
+        let allow = self.methods.join(", ");
+        self.resource
+            .default_service(web::to(move |req: actix_web::HttpRequest| {
+                meta::method_not_allowed(req, allow.clone())
+            }))
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let upload = || {
-        web::JsonConfig::default()
-            .limit(UPLOAD_LIMIT_BYTES)
-            .error_handler(extract::json)
-    };
-    cfg.service(resource("/healthz").route(web::get().to(meta::healthz)))
-        .service(resource("/readyz").route(web::get().to(meta::readyz)))
-        .service(resource("/openapi.yaml").route(web::get().to(meta::openapi)))
-        .service(resource("/metrics").route(web::get().to(meta::metrics)))
+    cfg.service(res("/healthz").get(meta::healthz).done())
+        .service(res("/readyz").get(meta::readyz).done())
+        .service(res("/openapi.yaml").get(meta::openapi).done())
+        .service(res("/metrics").get(meta::metrics).done())
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(crate::ratelimit::limit))
-                .service(resource("/auth/login").route(web::post().to(auth::login)))
-                .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
-                .service(resource("/auth/logout").route(web::post().to(auth::logout)))
-                .service(resource("/me").route(web::get().to(auth::me)))
-                .service(resource("/me/password").route(web::post().to(auth::change_password)))
-                .service(resource("/locate").route(web::get().to(coverage::locate)))
+                .service(res("/auth/login").post(auth::login).done())
+                .service(res("/auth/refresh").post(auth::refresh).done())
+                .service(res("/auth/logout").post(auth::logout).done())
+                .service(res("/me").get(auth::me).done())
+                .service(res("/me/password").post(auth::change_password).done())
+                .service(res("/locate").get(locate::locate).done())
+                .service(res("/changes").get(changes::list).done())
                 .service(
-                    resource("/departments")
-                        .route(web::get().to(departments::list))
-                        .route(web::post().to(departments::create)),
+                    res("/departments")
+                        .get(departments::list)
+                        .post(departments::create)
+                        .done(),
                 )
                 .service(
-                    resource("/departments/{id}")
-                        .route(web::get().to(departments::get))
-                        .route(web::patch().to(departments::patch))
-                        .route(web::delete().to(departments::delete)),
+                    res("/departments/{id}")
+                        .get(departments::get)
+                        .patch(departments::update)
+                        .delete(departments::delete)
+                        .done(),
                 )
-                .service(resource("/audit").route(web::get().to(audit::list)))
-                .service(resource("/household-tags").route(web::get().to(households::tags)))
+                .service(res("/audit").get(audit::list).done())
+                .service(res("/household-tags").get(households::tags).done())
                 .service(
-                    resource("/households")
-                        .route(web::get().to(households::list))
-                        .route(web::post().to(households::create)),
+                    res("/households")
+                        .get(households::list)
+                        .post(households::create)
+                        .done(),
                 )
-                .service(resource("/households/import").route(web::post().to(households::import)))
+                .service(res("/households/import").post(households::import).done())
                 .service(
-                    resource("/households/{id}")
-                        .route(web::get().to(households::get))
-                        .route(web::patch().to(households::patch))
-                        .route(web::delete().to(households::delete)),
-                )
-                .service(
-                    resource("/households/{id}/history").route(web::get().to(households::history)),
-                )
-                .service(
-                    resource("/households/{id}/residents")
-                        .route(web::get().to(households::list_residents))
-                        .route(web::post().to(households::create_resident)),
+                    res("/households/{id}")
+                        .get(households::get)
+                        .patch(households::update)
+                        .delete(households::delete)
+                        .done(),
                 )
                 .service(
-                    resource("/households/{id}/residents/{resident_id}")
-                        .route(web::patch().to(households::patch_resident))
-                        .route(web::delete().to(households::delete_resident)),
+                    res("/households/{id}/history")
+                        .get(households::history)
+                        .done(),
                 )
                 .service(
-                    resource("/households/{id}/visits")
-                        .route(web::get().to(households::list_visits))
-                        .route(web::post().to(households::create_visit)),
+                    res("/households/{id}/residents")
+                        .get(residents::list)
+                        .post(residents::create)
+                        .done(),
                 )
                 .service(
-                    resource("/users")
-                        .route(web::get().to(users::list))
-                        .route(web::post().to(users::create)),
+                    res("/households/{id}/residents/{resident_id}")
+                        .patch(residents::update)
+                        .delete(residents::delete)
+                        .done(),
                 )
                 .service(
-                    resource("/users/{id}")
-                        .route(web::get().to(users::get))
-                        .route(web::patch().to(users::patch))
-                        .route(web::delete().to(users::delete)),
+                    res("/households/{id}/visits")
+                        .get(visits::list)
+                        .post(visits::create)
+                        .done(),
+                )
+                .service(res("/users").get(users::list).post(users::create).done())
+                .service(
+                    res("/users/{id}")
+                        .get(users::get)
+                        .patch(users::update)
+                        .delete(users::delete)
+                        .done(),
+                )
+                .service(res("/users/{id}/history").get(users::history).done())
+                .service(
+                    res("/users/{id}/assignments")
+                        .put(users::set_assignments)
+                        .done(),
                 )
                 .service(
-                    resource("/users/{id}/assignments")
-                        .route(web::put().to(users::put_assignments)),
+                    res("/users/{id}/password-reset")
+                        .post(users::reset_password)
+                        .done(),
                 )
+                .service(res("/units/{id}/workers").get(users::unit_workers).done())
+                .service(res("/units").get(units::list).post(units::create).done())
+                .service(res("/units/import").uploads().post(units::import).done())
+                .service(res("/units/export").get(units::export).done())
                 .service(
-                    resource("/users/{id}/password-reset")
-                        .route(web::post().to(users::reset_password)),
+                    res("/units/{id}")
+                        .get(units::get)
+                        .patch(units::update)
+                        .delete(units::delete)
+                        .done(),
                 )
-                .service(resource("/units/{id}/workers").route(web::get().to(users::unit_workers)))
+                .service(res("/units/{id}/history").get(units::history).done())
+                .service(res("/units/{id}/children").get(units::children).done())
+                .service(res("/units/{id}/ancestors").get(units::ancestors).done())
                 .service(
-                    resource("/units")
-                        .route(web::get().to(units::list))
-                        .route(web::post().to(units::create)),
-                )
-                .service(
-                    resource("/units/import")
-                        .app_data(upload())
-                        .route(web::post().to(coverage::import)),
-                )
-                .service(resource("/units/export").route(web::get().to(coverage::export)))
-                .service(
-                    resource("/units/{id}")
-                        .route(web::get().to(units::get))
-                        .route(web::patch().to(units::patch))
-                        .route(web::delete().to(units::delete)),
-                )
-                .service(resource("/units/{id}/children").route(web::get().to(units::children)))
-                .service(resource("/units/{id}/ancestors").route(web::get().to(units::ancestors)))
-                .service(
-                    resource("/units/{id}/coverage")
-                        .app_data(upload())
-                        .route(web::get().to(coverage::get))
-                        .route(web::put().to(coverage::put)),
+                    res("/units/{id}/coverage")
+                        .uploads()
+                        .get(units::coverage)
+                        .put(units::set_coverage)
+                        .done(),
                 ),
         )
         .default_service(web::to(meta::not_found));

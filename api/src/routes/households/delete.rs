@@ -1,0 +1,24 @@
+use super::WHAT;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::http;
+use crate::startup::{AppState, StateExt};
+use actix_web::{HttpRequest, HttpResponse, web};
+use wangge_domain::HouseholdId;
+
+/// Deletes a household with its residents and visits; its history stays.
+pub async fn delete(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id: HouseholdId = http::id(&id, WHAT)?;
+    let if_match = http::if_match(&req)?;
+    state
+        .write(user.who(), move |tx| {
+            wangge_app::households::delete(tx, id, if_match)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

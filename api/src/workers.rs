@@ -1,0 +1,46 @@
+//! Background workers of an instance: the change feed's sequencer and the pruning of expired
+//! idempotency keys. Both are safe with many instances: the sequencer takes the sequence's
+//! row with `SKIP LOCKED` (one numbers, the others find nothing to do), and pruning deletes
+//! what any instance may delete.
+
+use crate::startup::{AppState, StateExt};
+use actix_web::web;
+use std::time::Duration;
+
+/// Changes numbered per transaction.
+const BATCH: i64 = 5_000;
+/// Writes of other instances are numbered by theirs; this catches any left behind (a crash
+/// between a commit and the wake-up).
+const POLL: Duration = Duration::from_millis(500);
+
+/// Numbers committed changes soon after every write.
+pub async fn sequence_changes(state: web::Data<AppState>) {
+    loop {
+        let _ = actix_web::rt::time::timeout(POLL, state.sequencer.notified()).await;
+        let done = state
+            .db(|conn| Ok(wangge_app::changes::sequence(conn, BATCH)?))
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(error.cause = %e, "numbering the change feed failed; retrying");
+            actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Deletes idempotency keys past their time, hourly.
+pub async fn prune_idempotency_keys(state: web::Data<AppState>) {
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match state
+            .db(|conn| Ok(wangge_app::idempotency::prune(conn)?))
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::info!(idempotency.pruned = n, "expired idempotency keys deleted")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error.cause = %e, "pruning idempotency keys failed"),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The change feed: every change of a record gets a position in one sequence that grows in
+//! commit order. Writers insert rows without a position (`journal::insert_changes`); the
+//! sequencer ([`sequence`]) numbers the rows committed so far, one batch per transaction
+//! under the lock of `change_sequence`. Only one batch is numbered at a time and each starts
+//! after the previous one committed, so a reader that has seen position N never later finds
+//! a position below N.
+
+use crate::db::AnyConnection;
+use crate::error::StoreError;
+use crate::schema::changes;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+/// A change as the feed shows it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = changes)]
+pub struct ChangeRow {
+    pub id: String,
+    pub position: Option<i64>,
+    pub entity: String,
+    pub entity_id: String,
+    pub version: i64,
+    pub deleted: bool,
+    pub unit_path_before: Option<String>,
+    pub unit_path_after: Option<String>,
+    pub at: String,
+}
+
+#[derive(QueryableByName)]
+struct Last {
+    #[diesel(sql_type = BigInt)]
+    last_position: i64,
+}
+
+/// Numbers up to `batch` committed changes that have no position yet, in the order they were
+/// written, and returns how many. (`$n` placeholders: PostgreSQL's form, which SQLite reads
+/// as named parameters numbered in order of appearance.) Runs in its own (write) transaction. On PostgreSQL a
+/// sequencer that finds another at work returns 0 at once instead of waiting for it.
+///
+/// # Errors
+/// Database errors.
+pub fn sequence(conn: &mut AnyConnection, batch: i64) -> Result<usize, StoreError> {
+    crate::write_transaction(conn, |conn| {
+        let locked: Vec<Last> = match conn {
+            AnyConnection::Postgresql(_) => diesel::sql_query(
+                "SELECT last_position FROM change_sequence WHERE id = 1 FOR UPDATE SKIP LOCKED",
+            )
+            .load(conn)?,
+            // The write transaction holds SQLite's one write lock already.
+            AnyConnection::Sqlite(_) => {
+                diesel::sql_query("SELECT last_position FROM change_sequence WHERE id = 1")
+                    .load(conn)?
+            }
+        };
+        let Some(last) = locked.first().map(|l| l.last_position) else {
+            return Ok(0);
+        };
+        let n = diesel::sql_query(
+            "UPDATE changes SET position = numbered.p \
+             FROM (SELECT id, $1 + ROW_NUMBER() OVER (ORDER BY id) AS p FROM changes \
+                   WHERE position IS NULL ORDER BY id LIMIT $2) AS numbered \
+             WHERE changes.id = numbered.id",
+        )
+        .bind::<BigInt, _>(last)
+        .bind::<BigInt, _>(batch)
+        .execute(conn)?;
+        if n > 0 {
+            diesel::sql_query("UPDATE change_sequence SET last_position = $1 WHERE id = 1")
+                .bind::<BigInt, _>(last + i64::try_from(n).unwrap_or(i64::MAX))
+                .execute(conn)?;
+        }
+        Ok(n)
+    })
+}
+
+/// Changes after `after`, in position order.
+///
+/// # Errors
+/// Database errors.
+pub fn after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, StoreError> {
+    Ok(changes::table
+        .filter(changes::position.gt(after))
+        .select(ChangeRow::as_select())
+        .order(changes::position.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// How many changes wait for a position.
+///
+/// # Errors
+/// Database errors.
+pub fn unsequenced(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(changes::table
+        .filter(changes::position.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// The changes of one record, in the order they were written (tests and operators).
+///
+/// # Errors
+/// Database errors.
+pub fn of_entity(conn: &mut AnyConnection, entity_id: &str) -> Result<Vec<ChangeRow>, StoreError> {
+    Ok(changes::table
+        .filter(changes::entity_id.eq(entity_id))
+        .select(ChangeRow::as_select())
+        .order(changes::id.asc())
+        .load(conn)?)
+}
