@@ -218,6 +218,7 @@ fn open(s: &Settings) -> Result<(wangge_persistence::PooledConn, Services), CliE
         pii,
         locator,
         config: s.app_config(),
+        passwords: wangge_app::password::Hasher::default(),
     };
     Ok((conn, svc))
 }
@@ -458,7 +459,7 @@ fn create_user(args: &NewUserArgs) -> Result<(), CliError> {
     let plan = wangge_app::read(&mut conn, &svc, &who, |r| {
         wangge_app::users::authorize_create(r.conn, &r.caller, new)
     })?
-    .hash()?;
+    .hash(&svc.passwords)?;
     let user = wangge_app::write(&mut conn, &svc, &who, |tx| {
         wangge_app::users::create(tx, &plan)
     })?;

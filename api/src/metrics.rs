@@ -16,6 +16,10 @@ pub struct Metrics {
     pub locate_bytes: IntGauge,
     pub locate_units: IntGauge,
     pub locate_generation: IntGauge,
+    /// Password hashes made (sampled from the use cases' hasher when rendered).
+    pub password_hashes: IntGauge,
+    /// Change-feed rows not numbered yet.
+    pub changes_unsequenced: IntGauge,
 }
 
 impl Metrics {
@@ -54,6 +58,16 @@ impl Metrics {
             "locate_index_generation",
             "Coverage generation the locate index was built from",
         )?;
+        let password_hashes = IntGauge::new(
+            "password_hashes_total",
+            "Password hashes this instance made (Argon2id)",
+        )?;
+        let changes_unsequenced = IntGauge::new(
+            "changes_unsequenced",
+            "Change-feed rows waiting for a position",
+        )?;
+        registry.register(Box::new(password_hashes.clone()))?;
+        registry.register(Box::new(changes_unsequenced.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -70,6 +84,8 @@ impl Metrics {
             locate_bytes,
             locate_units,
             locate_generation,
+            password_hashes,
+            changes_unsequenced,
         })
     }
 

@@ -337,7 +337,7 @@ fn bootstrap(settings: &Settings, pool: &Pool, svc: &Services) -> Result<(), Sta
             let plan = wangge_app::read(&mut conn, svc, &who, |r| {
                 wangge_app::users::authorize_create(r.conn, &r.caller, new)
             })
-            .and_then(wangge_app::users::CreatePlan::hash)
+            .and_then(|p| p.hash(&svc.passwords))
             .map_err(|e| seed_err(&e))?;
             wangge_app::write(&mut conn, svc, &who, |tx| {
                 wangge_app::users::create(tx, &plan)
@@ -422,6 +422,7 @@ impl Application {
                 pii: s.pii_keys()?,
                 locator: loc,
                 config: s.app_config(),
+                passwords: wangge_app::password::Hasher::default(),
             };
             let pool = open_database(&s)?;
             bootstrap(&s, &pool, &svc)?;

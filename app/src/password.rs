@@ -45,6 +45,30 @@ pub fn verify(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Makes password hashes and counts them, so an operator (and a test) can see that no
+/// request hashes before its permission check.
+#[derive(Debug, Default)]
+pub struct Hasher {
+    made: std::sync::atomic::AtomicU64,
+}
+
+impl Hasher {
+    /// As [`hash`], counted.
+    ///
+    /// # Errors
+    /// When hashing fails.
+    pub fn hash(&self, password: &str) -> Result<String, argon2::password_hash::Error> {
+        self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        hash(password)
+    }
+
+    /// How many hashes this instance made.
+    #[must_use]
+    pub fn made(&self) -> u64 {
+        self.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// A hash to verify against when the user does not exist, so that the response time does not
 /// tell which usernames exist.
 pub fn dummy_hash() -> &'static str {

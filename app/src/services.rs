@@ -45,4 +45,6 @@ pub struct Services {
     pub pii: PiiKeys,
     pub locator: Arc<Locator>,
     pub config: Config,
+    /// Password hashing, counted.
+    pub passwords: crate::password::Hasher,
 }

@@ -382,7 +382,7 @@ impl TestApp {
         self.finish(method, path, req).await
     }
 
-    async fn finish(
+    pub async fn finish(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -563,4 +563,81 @@ impl SmallGrid {
 
 pub fn id(unit: &Value) -> &str {
     unit["id"].as_str().expect("unit id")
+}
+
+/// Whether this run is on PostgreSQL (`TEST_DATABASE_URL`).
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+/// Whether this run has Redis (`TEST_REDIS_URL`).
+pub fn with_redis() -> bool {
+    std::env::var("TEST_REDIS_URL").is_ok_and(|u| !u.is_empty())
+}
+
+/// Says, in the test's output, what a test does not cover on this run.
+pub fn note(test: &str, what: &str) {
+    eprintln!("NOTE {test}: {what}");
+}
+
+impl TestApp {
+    /// Community staff of the whole small grid's district (capture), with a token.
+    pub async fn staff(&self, name: &str, grid: &SmallGrid) -> (String, String) {
+        self.user(name, &["community_staff"], &[(id(&grid.district), true)])
+            .await
+    }
+
+    /// Registers a household at a point as `token`; asserts 201 and returns its body.
+    pub async fn household(&self, token: &str, address: &str, lat: f64, lng: f64) -> Value {
+        let r = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/households",
+                Some(token),
+                Some(json!({ "address": address, "location": { "lat": lat, "lng": lng } })),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()
+    }
+
+    /// A request, not sent yet (for races: build both, then send them together).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (reqwest::Method, String, reqwest::RequestBuilder) {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.address))
+            .bearer_auth(token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        (method, path.to_owned(), req)
+    }
+
+    /// Sends requests built with [`TestApp::request`] at the same instant: each waits at a
+    /// barrier until all are ready. Every answer is checked against the contract.
+    pub async fn race(
+        &self,
+        requests: Vec<(reqwest::Method, String, reqwest::RequestBuilder)>,
+    ) -> Vec<Res> {
+        let barrier = tokio::sync::Barrier::new(requests.len());
+        let sends = requests.into_iter().map(|(method, path, req)| {
+            let barrier = &barrier;
+            async move {
+                barrier.wait().await;
+                self.finish(method, &path, req).await
+            }
+        });
+        futures_util::future::join_all(sends).await
+    }
 }

@@ -16,5 +16,6 @@ mod households;
 mod import_export;
 mod locate;
 mod pii;
+mod races;
 mod units;
 mod users;

@@ -37,7 +37,7 @@ pub async fn list(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     id: Option<String>,
     code: String,
     name: String,

@@ -58,6 +58,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .with_label_values(&["max"])
         .set(i64::from(state.pool.max_size()));
     state.record_locator_metrics();
+    m.password_hashes
+        .set(i64::try_from(state.svc.passwords.made()).unwrap_or(i64::MAX));
+    if let Ok(n) = state
+        .db(|conn| Ok(wangge_persistence::changes::unsequenced(conn)?))
+        .await
+    {
+        m.changes_unsequenced.set(n);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(m.render())

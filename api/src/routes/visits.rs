@@ -16,7 +16,7 @@ use wangge_persistence::visits::VisitRecord;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VisitBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     id: Option<String>,
     #[serde(default)]
     visited_at: Option<String>,

@@ -253,7 +253,8 @@ pub fn workers(
                 }],
                 password: InitialPassword::Unusable,
             };
-            let plan = crate::users::authorize_create(tx.conn, tx.caller, new)?.hash()?;
+            let plan =
+                crate::users::authorize_create(tx.conn, tx.caller, new)?.hash(&tx.svc.passwords)?;
             crate::users::create(tx, &plan)?;
             made += 1;
             if made % 500 == 0 {

@@ -114,16 +114,15 @@ impl CreatePlan {
     ///
     /// # Errors
     /// Internal, when hashing fails (it does not for valid inputs).
-    pub fn hash(self) -> Result<HashedCreate, AppError> {
+    pub fn hash(self, hasher: &password::Hasher) -> Result<HashedCreate, AppError> {
         let (hash, one_time_password) = match &self.new.password {
             InitialPassword::OneTime => {
                 let p = password::one_time_password();
-                (password::hash(&p).map_err(AppError::internal)?, Some(p))
+                (hasher.hash(&p).map_err(AppError::internal)?, Some(p))
             }
-            InitialPassword::Chosen(p) => (
-                password::hash(p.expose()).map_err(AppError::internal)?,
-                None,
-            ),
+            InitialPassword::Chosen(p) => {
+                (hasher.hash(p.expose()).map_err(AppError::internal)?, None)
+            }
             InitialPassword::Unusable => (password::UNUSABLE_HASH.to_owned(), None),
         };
         Ok(HashedCreate {

@@ -240,9 +240,9 @@ impl ResetPlan {
     ///
     /// # Errors
     /// Internal, when hashing fails.
-    pub fn hash(self) -> Result<HashedReset, AppError> {
+    pub fn hash(self, hasher: &password::Hasher) -> Result<HashedReset, AppError> {
         let password = password::one_time_password();
-        let hash = password::hash(&password).map_err(AppError::internal)?;
+        let hash = hasher.hash(&password).map_err(AppError::internal)?;
         Ok(HashedReset {
             id: self.id,
             hash,

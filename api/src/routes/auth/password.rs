@@ -55,7 +55,8 @@ pub async fn change_password(
     }
     attempt_succeeded(&state, &username, &address).await;
     drop(change);
-    let new_hash = web::block(move || wangge_app::password::hash(new.expose()))
+    let svc = state.svc.clone();
+    let new_hash = web::block(move || svc.passwords.hash(new.expose()))
         .await?
         .map_err(|e| ApiError::internal(&e))?;
     let (svc, who, sid) = (state.svc.clone(), user.who(), user.session_id.clone());

@@ -12,7 +12,7 @@ use wangge_domain::{Address, HouseholdId, Notes, Placement};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     id: Option<String>,
     address: String,
     location: PointIn,

@@ -11,7 +11,7 @@ use wangge_domain::{HouseholdId, NewResident, ResidentId};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     id: Option<String>,
     name: String,
     relation: String,

@@ -12,7 +12,7 @@ use wangge_persistence::grid::NewUnit;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     id: Option<String>,
     code: String,
     name: String,

@@ -15,7 +15,7 @@ use wangge_domain::{
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http::non_null")]
     id: Option<String>,
     username: String,
     display_name: String,
@@ -74,7 +74,8 @@ pub async fn create(
             wangge_app::users::authorize_create(r.conn, &r.caller, new)
         })
         .await?;
-    let hashed = web::block(move || plan.hash()).await??;
+    let svc = state.svc.clone();
+    let hashed = web::block(move || plan.hash(&svc.passwords)).await??;
     let otp = hashed.one_time_password().map(str::to_owned);
     state
         .answer(

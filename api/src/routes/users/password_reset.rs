@@ -23,7 +23,8 @@ pub async fn reset_password(
             wangge_app::users::authorize_reset(r.conn, &r.caller, id)
         })
         .await?;
-    let hashed = web::block(move || plan.hash()).await??;
+    let svc = state.svc.clone();
+    let hashed = web::block(move || plan.hash(&svc.passwords)).await??;
     let keyed = key.0.as_ref().map(|k| wangge_app::idempotency::Keyed {
         key: k.clone(),
         request_hash: http::request_hash(&req, b""),
