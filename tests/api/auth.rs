@@ -532,3 +532,72 @@ async fn a_refresh_token_raced_twice_ends_the_session() {
         "the session has ended"
     );
 }
+
+/// A phone whose refresh answer was lost sends the same token again: within
+/// `WANGGE_REFRESH_RETRY_S` it gets a working pair of the same session; after it, a spent
+/// token still ends the session.
+#[actix_web::test]
+async fn a_refresh_token_sent_again_within_the_retry_window_keeps_the_session() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        refresh_retry_s: 2,
+        ..Default::default()
+    })
+    .await;
+    let login = app.login(ADMIN, ADMIN_PASSWORD).await.json();
+    let r1 = login["refresh_token"].as_str().unwrap().to_owned();
+    let lost = refresh(&app, &r1).await;
+    assert_eq!(lost.status, 200);
+    // The answer never arrived; the phone retries with the same token.
+    let retried = refresh(&app, &r1).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    let retried = retried.json();
+    let (a, r2) = (
+        retried["access_token"].as_str().unwrap(),
+        retried["refresh_token"].as_str().unwrap(),
+    );
+    assert_ne!(
+        r2,
+        lost.json()["refresh_token"].as_str().unwrap(),
+        "a fresh token"
+    );
+    assert_eq!(app.get_as(a, "/api/v1/me").await.status, 200);
+    // It belongs to the same session: it refreshes on, and logging out with it ends the pair
+    // from the lost answer too.
+    let next = refresh(&app, r2).await;
+    assert_eq!(next.status, 200);
+    let lost_access = lost.json()["access_token"].as_str().unwrap().to_owned();
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            Some(next.json()["access_token"].as_str().unwrap()),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(app.get_as(&lost_access, "/api/v1/me").await.status, 401);
+    // The retry is on record.
+    let events = app
+        .get("/api/v1/audit?action=auth.refresh_retried")
+        .await
+        .json();
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+
+    // After the window, a spent token is taken for theft again.
+    let login = app.login(ADMIN, ADMIN_PASSWORD).await.json();
+    let r1 = login["refresh_token"].as_str().unwrap().to_owned();
+    let second = refresh(&app, &r1).await.json();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(2_600)).await;
+    let replay = refresh(&app, &r1).await;
+    assert_eq!(
+        (replay.status, replay.code().as_str()),
+        (401, "refresh_token_reused")
+    );
+    let after = refresh(&app, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        after.code(),
+        "invalid_refresh_token",
+        "the session has ended"
+    );
+}

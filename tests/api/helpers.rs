@@ -37,6 +37,7 @@ pub struct Options {
     pub access_token_ttl_s: u64,
     pub session_max_age_s: u64,
     pub refresh_retry_s: u64,
+    pub idempotency_ttl_s: u64,
     pub pii_searches_per_hour: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -52,6 +53,7 @@ impl Default for Options {
             access_token_ttl_s: 900,
             session_max_age_s: 2_592_000,
             refresh_retry_s: 30,
+            idempotency_ttl_s: 86_400,
             pii_searches_per_hour: 60,
             trusted_proxies: Vec::new(),
         }
@@ -149,7 +151,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         pii_old_keys: None,
         pii_hash_key: Some(Secret::new(PII_HASH_KEY.into())),
         refresh_retry_s: opts.refresh_retry_s,
-        idempotency_ttl_s: 86_400,
+        idempotency_ttl_s: opts.idempotency_ttl_s,
         pii_searches_per_hour: opts.pii_searches_per_hour,
         trusted_proxies: opts.trusted_proxies.clone(),
     }

@@ -49,10 +49,11 @@ pub fn create(
         .to_owned();
     let id = match new.id {
         Some(id) => {
+            // What was sent: a visit dated "now" is the same visit when sent again later.
             let content = json!({
                 "household_id": h.record.id,
                 "visitor_id": visitor,
-                "visited_at": visited_at,
+                "visited_at": new.visited_at,
                 "point": point,
                 "notes": new.notes.as_str(),
             });
