@@ -67,6 +67,9 @@ pub struct Settings {
     pub demo_households: usize,
     /// `WANGGE_DB_POOL_SIZE`, default 8.
     pub pool_size: u32,
+    /// `WANGGE_SQLITE_BUSY_TIMEOUT_MS`: how long an SQLite write waits for the one write
+    /// lock (held by a long import, say) before it answers 503, default 10,000.
+    pub sqlite_busy_timeout_ms: u32,
     /// `WANGGE_ACCESS_TOKEN_TTL_S`, default 900 (15 minutes).
     pub access_token_ttl_s: u64,
     /// `WANGGE_REFRESH_TOKEN_TTL_S`, default 1,209,600 (14 days).
@@ -167,6 +170,10 @@ impl Settings {
             seed_demo: parse_var("WANGGE_SEED_DEMO", embedded)?,
             demo_households: parse_var("WANGGE_DEMO_HOUSEHOLDS", wangge_app::demo::HOUSEHOLDS)?,
             pool_size: parse_var("WANGGE_DB_POOL_SIZE", 8)?,
+            sqlite_busy_timeout_ms: parse_var(
+                "WANGGE_SQLITE_BUSY_TIMEOUT_MS",
+                wangge_persistence::db::DEFAULT_BUSY_TIMEOUT_MS,
+            )?,
             access_token_ttl_s: parse_var("WANGGE_ACCESS_TOKEN_TTL_S", 900)?,
             refresh_token_ttl_s: parse_var("WANGGE_REFRESH_TOKEN_TTL_S", 1_209_600)?,
             session_max_age_s: parse_var("WANGGE_SESSION_MAX_AGE_S", 2_592_000)?,

@@ -269,7 +269,8 @@ pub mod extract {
         .into()
     }
 
+    /// Every path parameter is an id.
     pub fn path(err: PathError, _req: &HttpRequest) -> Error {
-        ApiError::bad_request("invalid_path", format!("the path is invalid: {err}")).into()
+        ApiError::bad_request("invalid_id", format!("the path does not name an id: {err}")).into()
     }
 }

@@ -215,11 +215,12 @@ pub fn request_hash(req: &HttpRequest, body: &[u8]) -> String {
 /// Reads a body whole, refusing it past `limit` with the same problem as everything else.
 ///
 /// # Errors
-/// `413 body_too_large`, `400 invalid_body` when the connection breaks.
+/// `413 body_too_large`, `400 malformed_body` when the body cannot be read (a broken
+/// chunked encoding).
 pub async fn read_body(mut payload: Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request("malformed_body", e.to_string()))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }

@@ -237,8 +237,12 @@ pub enum StartupError {
 /// When the database cannot be reached or a migration fails.
 pub fn open_database(settings: &Settings) -> Result<Pool, StartupError> {
     settings.ensure_data_dir()?;
-    let pool = db::pool(&settings.database_url, settings.pool_size)
-        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let pool = db::pool(
+        &settings.database_url,
+        settings.pool_size,
+        settings.sqlite_busy_timeout_ms,
+    )
+    .map_err(|e| StartupError::Database(e.to_string()))?;
     let mut conn = pool
         .get()
         .map_err(|e| StartupError::Database(e.to_string()))?;

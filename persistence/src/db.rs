@@ -61,6 +61,20 @@ pub fn sqlite_path(url: &str) -> &str {
 /// # Errors
 /// The backend's connection error.
 pub fn establish(url: &str) -> Result<AnyConnection, diesel::ConnectionError> {
+    establish_with(url, DEFAULT_BUSY_TIMEOUT_MS)
+}
+
+/// How long an SQLite writer waits for the write lock before giving up (busy), by default.
+pub const DEFAULT_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// [`establish`], with SQLite's busy timeout given.
+///
+/// # Errors
+/// The backend's connection error.
+pub fn establish_with(
+    url: &str,
+    busy_timeout_ms: u32,
+) -> Result<AnyConnection, diesel::ConnectionError> {
     match BackendKind::of_url(url) {
         BackendKind::Postgres => {
             let mut c = PgConnection::establish(url)?;
@@ -77,10 +91,10 @@ pub fn establish(url: &str) -> Result<AnyConnection, diesel::ConnectionError> {
             let mut c = SqliteConnection::establish(sqlite_path(url))?;
             // The busy timeout makes concurrent writers wait instead of failing; foreign keys
             // are off by default in SQLite. WAL is set once, in `pool`.
-            c.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON;",
-            )
+            c.batch_execute(&format!(
+                "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;"
+            ))
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(AnyConnection::Sqlite(c))
         }
@@ -125,10 +139,11 @@ impl std::ops::DerefMut for Pooled {
     }
 }
 
-/// r2d2 manager that connects through [`establish`].
+/// r2d2 manager that connects through [`establish_with`].
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: String,
+    busy_timeout_ms: u32,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -136,7 +151,8 @@ impl r2d2::ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<Pooled, Self::Error> {
-        let conn = establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
+        let conn = establish_with(&self.url, self.busy_timeout_ms)
+            .map_err(diesel::r2d2::Error::ConnectionError)?;
         Ok(Pooled {
             conn,
             alive_at: Some(Instant::now()),
@@ -163,7 +179,7 @@ impl r2d2::ManageConnection for Manager {
 ///
 /// # Errors
 /// When no connection can be made within the timeout.
-pub fn pool(url: &str, max_size: u32) -> Result<Pool, r2d2::Error> {
+pub fn pool(url: &str, max_size: u32, busy_timeout_ms: u32) -> Result<Pool, r2d2::Error> {
     if BackendKind::of_url(url) == BackendKind::Sqlite {
         // WAL lets readers run beside the one writer. The mode is stored in the file; setting
         // it from every pooled connection at once makes them fight for the lock.
@@ -176,6 +192,7 @@ pub fn pool(url: &str, max_size: u32) -> Result<Pool, r2d2::Error> {
         .connection_timeout(Duration::from_secs(10))
         .build(Manager {
             url: url.to_owned(),
+            busy_timeout_ms,
         })
 }
 

@@ -43,18 +43,28 @@ impl From<diesel::result::Error> for StoreError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                let (code, message) = unique_violation(info.as_ref());
-                Self::Conflict {
-                    code,
-                    message: message.to_owned(),
-                    details: Value::Null,
+                match unique_violation(info.as_ref()) {
+                    Some((code, message)) => Self::Conflict {
+                        code,
+                        message: message.to_owned(),
+                        details: Value::Null,
+                    },
+                    // A key the code does not expect to collide: a bug, logged as a 500.
+                    None => Self::Db(Error::DatabaseError(
+                        DatabaseErrorKind::UniqueViolation,
+                        info,
+                    )),
                 }
             }
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => Self::Conflict {
-                code: "in_use",
-                message: foreign_key_violation(info.as_ref()).to_owned(),
-                details: Value::Null,
-            },
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                match foreign_key_violation(info.as_ref()) {
+                    Some(e) => e,
+                    None => Self::Db(Error::DatabaseError(
+                        DatabaseErrorKind::ForeignKeyViolation,
+                        info,
+                    )),
+                }
+            }
             Error::DatabaseError(_, info) if info.message().contains("is locked") => {
                 Self::Busy(info.message().to_owned())
             }
@@ -81,7 +91,7 @@ impl From<diesel::result::Error> for StoreError {
 
 /// Unique keys and what breaking them means, as (PostgreSQL constraint, SQLite's
 /// `table.column`, code, message). Database text never reaches a client: a key not listed
-/// here is the generic `already_exists`.
+/// here is a bug (500, logged).
 const UNIQUE_KEYS: &[(&str, &str, &str, &str)] = &[
     (
         "users_username_key",
@@ -151,31 +161,44 @@ const UNIQUE_KEYS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// The stable code and message of a unique violation.
+/// The stable code and message of a unique violation the code expects.
 fn unique_violation(
     info: &dyn diesel::result::DatabaseErrorInformation,
-) -> (&'static str, &'static str) {
-    let found = UNIQUE_KEYS.iter().find(|(pg, sqlite, _, _)| {
-        info.constraint_name() == Some(*pg)
-            || info
-                .message()
-                .ends_with(&format!("constraint failed: {sqlite}"))
-    });
-    match found {
-        Some((_, _, code, message)) => (code, message),
-        None => (
-            "already_exists",
-            "a record with the same key exists already",
-        ),
-    }
+) -> Option<(&'static str, &'static str)> {
+    UNIQUE_KEYS
+        .iter()
+        .find(|(pg, sqlite, _, _)| {
+            info.constraint_name() == Some(*pg)
+                || info
+                    .message()
+                    .ends_with(&format!("constraint failed: {sqlite}"))
+        })
+        .map(|(_, _, code, message)| (*code, *message))
 }
 
-/// What a foreign-key violation means, without database text.
-fn foreign_key_violation(info: &dyn diesel::result::DatabaseErrorInformation) -> &'static str {
-    match info.constraint_name() {
-        Some("users_department_id_fkey") => "accounts are still bound to this department",
-        Some(c) if c.ends_with("_unit_id_fkey") => "the unit is still in use",
-        _ => "the record is still referred to, or refers to one that does not exist",
+/// What a foreign-key violation means: a race the checks before it could not see (PostgreSQL
+/// names the constraint; on SQLite the one writer at a time makes the checks hold).
+fn foreign_key_violation(
+    info: &dyn diesel::result::DatabaseErrorInformation,
+) -> Option<StoreError> {
+    let conflict = |code, message: &str| StoreError::Conflict {
+        code,
+        message: message.to_owned(),
+        details: Value::Null,
+    };
+    match info.constraint_name()? {
+        "users_department_id_fkey" => Some(conflict(
+            "department_in_use",
+            "accounts are still bound to this department",
+        )),
+        c if c.ends_with("_unit_id_fkey") => {
+            Some(conflict("unit_in_use", "the unit is still in use"))
+        }
+        c if c.ends_with("_household_id_fkey") => Some(StoreError::NotFound {
+            entity: "household",
+            id: String::new(),
+        }),
+        _ => None,
     }
 }
 

@@ -84,20 +84,51 @@ async fn malformed_ids_are_400() {
 
 #[actix_web::test]
 async fn requests_beyond_the_rate_limit_get_429_with_retry_after() {
+    // The forwarded address (from a trusted peer) gives each attempt a client of its own,
+    // so the count starts at zero.
     let app = TestApp::spawn_with(crate::helpers::Options {
         rate_limit_per_min: 30,
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Default::default()
     })
     .await;
-    let mut limited = None;
-    for _ in 0..40 {
-        let r = app.get("/api/v1/units").await;
-        if r.status == 429 {
-            limited = Some(r);
-            break;
+    let minute = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 60
+    };
+    let mut attempt = 0;
+    let r = loop {
+        attempt += 1;
+        let client = format!("198.51.100.{attempt}");
+        let started = minute();
+        let mut statuses = Vec::new();
+        for _ in 0..31 {
+            let r = app
+                .send(
+                    reqwest::Method::GET,
+                    "/api/v1/units",
+                    Some(&app.admin_token.clone()),
+                    None,
+                    &[("x-forwarded-for", &client)],
+                )
+                .await;
+            statuses.push((r.status, r));
         }
-    }
-    let r = limited.expect("the limit never applied");
+        if minute() != started && attempt < 3 {
+            continue; // the window turned over mid-way: the count started again
+        }
+        let (under, over) = statuses.split_at(30);
+        assert!(
+            under.iter().all(|(s, _)| *s == 200),
+            "every request under the limit succeeds: {:?}",
+            under.iter().map(|(s, _)| s).collect::<Vec<_>>()
+        );
+        break over.first().map(|(_, r)| r.clone()).unwrap();
+    };
+    assert_eq!(r.status, 429, "the 31st of 30 a minute");
     assert_eq!(r.code(), "rate_limited");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
@@ -114,11 +145,54 @@ async fn requests_beyond_the_rate_limit_get_429_with_retry_after() {
 #[actix_web::test]
 async fn control_characters_never_reach_the_database() {
     let app = TestApp::spawn().await;
-    let r = app.get("/api/v1/units?q=a%00b").await;
-    assert_eq!(r.status, 400, "{}", r.text);
-    assert_eq!(r.code(), "invalid_query");
-    let r = app.login("adm\u{0}in", "whatever-Pass-1").await;
+    let grid = crate::helpers::SmallGrid::build(&app).await;
+    let (_, staff) = app.staff("ctl.staff", &grid).await;
+    // Each attempt carries a marker, so the database can be searched for it afterwards.
+    let r = app.get("/api/v1/units?q=a%00bCTLMARK").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "invalid_query"),
+        "{}",
+        r.text
+    );
+    let r = app.login("adm\u{0}inCTLMARK", "whatever-Pass-1").await;
     assert_eq!(r.status, 401);
+    let attempts = [
+        (
+            "/api/v1/households",
+            json!({ "address": "路\u{1}CTLMARK", "location": { "lat": 21.6, "lng": 111.05 } }),
+        ),
+        (
+            "/api/v1/households",
+            json!({ "address": "路", "notes": "\u{0}CTLMARK", "location": { "lat": 21.6, "lng": 111.05 } }),
+        ),
+        (
+            "/api/v1/units",
+            json!({ "code": "440904009", "name": "街\u{7}CTLMARK", "level": 2, "parent_id": grid.district["id"] }),
+        ),
+        (
+            "/api/v1/departments",
+            json!({ "code": "ctl", "name": "局\u{1b}CTLMARK" }),
+        ),
+    ];
+    for (path, body) in attempts {
+        let token = if path.contains("households") {
+            staff.clone()
+        } else {
+            app.admin_token.clone()
+        };
+        let r = app
+            .send(reqwest::Method::POST, path, Some(&token), Some(body), &[])
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (422, "validation_failed"),
+            "{path}: {}",
+            r.text
+        );
+    }
     let r = app.get("/api/v1/units?unknown=1").await;
     assert_eq!(r.status, 400, "unknown query parameters are refused");
+    // Nothing of any of it is stored, not even in the audit log of the failed login.
+    crate::households::assert_no_plain_text(&app, &["CTLMARK"]);
 }

@@ -38,6 +38,7 @@ pub struct Options {
     pub session_max_age_s: u64,
     pub refresh_retry_s: u64,
     pub idempotency_ttl_s: u64,
+    pub sqlite_busy_timeout_ms: u32,
     pub pii_searches_per_hour: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -54,6 +55,7 @@ impl Default for Options {
             session_max_age_s: 2_592_000,
             refresh_retry_s: 30,
             idempotency_ttl_s: 86_400,
+            sqlite_busy_timeout_ms: 10_000,
             pii_searches_per_hour: 60,
             trusted_proxies: Vec::new(),
         }
@@ -142,6 +144,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         seed_demo: opts.seed_demo,
         demo_households: opts.demo_households,
         pool_size: 4,
+        sqlite_busy_timeout_ms: opts.sqlite_busy_timeout_ms,
         access_token_ttl_s: opts.access_token_ttl_s,
         refresh_token_ttl_s: 3600,
         session_max_age_s: opts.session_max_age_s,
@@ -160,6 +163,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
 static TRACING: OnceLock<()> = OnceLock::new();
 
 /// A response, already checked against the contract.
+#[derive(Clone)]
 pub struct Res {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
@@ -577,9 +581,11 @@ pub fn with_redis() -> bool {
     std::env::var("TEST_REDIS_URL").is_ok_and(|u| !u.is_empty())
 }
 
-/// Says, in the test's output, what a test does not cover on this run.
+/// Says, in the test run's output, what a test does not cover on this run. Written to stderr
+/// directly: the test harness captures `eprintln!` of passing tests.
 pub fn note(test: &str, what: &str) {
-    eprintln!("NOTE {test}: {what}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "NOTE {test}: {what}");
 }
 
 impl TestApp {

@@ -265,7 +265,7 @@ async fn personal_data_is_validated_masked_revealed_on_request_and_audited() {
 
 /// Scans every text and blob column of every table (and, on SQLite, the database files
 /// themselves) for the given strings.
-fn assert_no_plain_text(app: &TestApp, needles: &[&str]) {
+pub fn assert_no_plain_text(app: &TestApp, needles: &[&str]) {
     use diesel::connection::SimpleConnection;
     let url = &app.settings.database_url;
     if let Some(path) = url.strip_prefix("sqlite://") {

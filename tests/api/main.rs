@@ -10,6 +10,7 @@ mod coverage;
 mod demo;
 mod departments;
 mod feed;
+mod hardening;
 mod health;
 mod helpers;
 mod household_import;
