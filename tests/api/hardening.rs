@@ -374,8 +374,7 @@ async fn revealing_data_sealed_under_a_missing_key_is_503_not_500() {
         .await;
     assert_eq!(r.status, 201);
     // A second instance that was given only a new key.
-    let mut opts = Options::default();
-    opts.locate_poll_s = 3600;
+    let opts = Options::default();
     let mut settings = crate::helpers::settings_for(&app.db, &opts, &std::env::temp_dir());
     settings.pii_key = Some(wangge_api::config::Secret::new(
         "t9:9999999999999999999999999999999999999999999999999999999999999999".into(),
