@@ -84,10 +84,16 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     if s == "*" {
         return Ok(None);
     }
-    let s = s.trim_start_matches("W/").trim_matches('"');
-    s.parse::<i64>()
-        .ok()
-        .filter(|v| *v >= 1)
+    // Exactly the shapes the contract's pattern names: `"3"`, `W/"3"` or `3`, no leading zero.
+    let s = s.strip_prefix("W/").unwrap_or(s);
+    let s = match s.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"').unwrap_or("\""),
+        None => s,
+    };
+    let digits = s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0');
+    digits
+        .then(|| s.parse::<i64>().ok())
+        .flatten()
         .map(Some)
         .ok_or_else(|| {
             ApiError::bad_request(

@@ -492,17 +492,45 @@ async fn the_codes_no_other_test_provokes() {
         .await;
     let h = app.household(&staff, "代码路 1 号", 21.6, 111.05).await;
     let hid = h["id"].as_str().unwrap();
-    // invalid_if_match
-    let r = app
-        .send(
-            Method::PATCH,
-            &format!("/api/v1/households/{hid}"),
-            Some(&staff),
-            Some(json!({ "notes": "x" })),
-            &[("if-match", "abc")],
-        )
-        .await;
-    assert_eq!((r.status, r.code().as_str()), (400, "invalid_if_match"));
+    // invalid_if_match: only the contract's shapes, `"3"`, `W/"3"` and `3`, name a version.
+    for bad in [
+        "abc",
+        "W/\"0",
+        "\"0\"",
+        "\"01\"",
+        "+1",
+        "\"1",
+        "W/W/\"1\"",
+        "1\"",
+    ] {
+        let r = app
+            .send(
+                Method::PATCH,
+                &format!("/api/v1/households/{hid}"),
+                Some(&staff),
+                Some(json!({ "notes": "x" })),
+                &[("if-match", bad)],
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_if_match"),
+            "{bad}"
+        );
+    }
+    for (good, next) in [("W/\"1\"", 2), ("2", 3)] {
+        let r = app
+            .send(
+                Method::PATCH,
+                &format!("/api/v1/households/{hid}"),
+                Some(&staff),
+                Some(json!({ "notes": good })),
+                &[("if-match", good)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{good}: {}", r.text);
+        assert_eq!(r.json()["version"], next);
+    }
     // A path segment that is not even UTF-8 once decoded is no id either.
     let r = app.get("/api/v1/units/%FF%FE").await;
     assert_eq!(
