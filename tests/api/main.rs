@@ -17,6 +17,7 @@ mod household_import;
 mod households;
 mod idempotency;
 mod import_export;
+mod limits;
 mod locate;
 mod pii;
 mod races;
