@@ -200,7 +200,7 @@ impl Settings {
                 retry_window_s: self.refresh_retry_s,
             },
             idempotency_ttl_s: self.idempotency_ttl_s,
-            idempotency_lease_s: 30,
+            idempotency_lease_s: 10,
             pii_searches_per_hour: i64::from(self.pii_searches_per_hour),
         }
     }

@@ -35,7 +35,7 @@ impl Config {
                 retry_window_s: 30,
             },
             idempotency_ttl_s: 86_400,
-            idempotency_lease_s: 30,
+            idempotency_lease_s: 10,
             pii_searches_per_hour: 60,
         }
     }

@@ -189,7 +189,10 @@ pub fn pool(url: &str, max_size: u32, busy_timeout_ms: u32) -> Result<Pool, r2d2
     }
     r2d2::Pool::builder()
         .max_size(max_size)
-        .connection_timeout(Duration::from_secs(10))
+        // Each database thread holds one connection, so nobody waits for a free one: this
+        // is how long a request waits for the database to accept a connection at all. While
+        // it is away (a restart), requests answer 503 after this instead of hanging.
+        .connection_timeout(Duration::from_secs(2))
         .build(Manager {
             url: url.to_owned(),
             busy_timeout_ms,
