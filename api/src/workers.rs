@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// Changes numbered per transaction.
 const BATCH: i64 = 5_000;
+/// How long a wake-up waits for more commits before numbering.
+const GATHER: Duration = Duration::from_millis(5);
 /// Writes of other instances are numbered by theirs; this catches any left behind (a crash
 /// between a commit and the wake-up).
 const POLL: Duration = Duration::from_millis(500);
@@ -16,7 +18,14 @@ const POLL: Duration = Duration::from_millis(500);
 /// Numbers committed changes soon after every write.
 pub async fn sequence_changes(state: web::Data<AppState>) {
     loop {
-        let _ = actix_web::rt::time::timeout(POLL, state.sequencer.notified()).await;
+        if actix_web::rt::time::timeout(POLL, state.sequencer.notified())
+            .await
+            .is_ok()
+        {
+            // Under load, the writes of the next few milliseconds join this batch instead of
+            // taking a transaction each.
+            actix_web::rt::time::sleep(GATHER).await;
+        }
         let done = state
             .db(|conn| Ok(wangge_app::changes::sequence(conn, BATCH)?))
             .await;

@@ -1,10 +1,17 @@
 //! `Idempotency-Key` (IETF httpapi draft): a phone on a bad network may send a create or an
-//! action again blindly. The first request with a key claims it in a short transaction of
-//! its own; its effect and the answer it produced commit together in the use case's
-//! transaction; a retry with the same key and body gets that answer again, byte for byte,
-//! and changes nothing. The same key with another body is refused; a retry while the first
-//! is running is told to come back; a claim whose request died (its lease ran out without an
-//! answer) is taken over, which is safe because the effect and the answer commit together.
+//! action again blindly. A retry with the same key and body gets the first answer again,
+//! byte for byte, and changes nothing; the same key with another body is refused; a retry
+//! while the first is running is told to come back. The effect and the stored answer always
+//! commit together, so no answer exists without its effect, nor the other way round.
+//!
+//! How a running request holds its key differs by backend:
+//! - PostgreSQL: the key's advisory lock, taken without waiting as the first statement of
+//!   the effect's own transaction. A retry that cannot take it is in flight; a request that
+//!   dies releases it with its transaction. One commit per request.
+//! - SQLite has one write lock for everything, which a long first request (an import) holds:
+//!   the key is claimed first, in a statement of its own with an owner and a lease, so a retry
+//!   can read the claim without that lock and answer at once. A claim whose request died is
+//!   taken over when its lease runs out.
 
 use crate::caller::Who;
 use crate::error::AppError;
@@ -50,6 +57,9 @@ pub fn run<T>(
         return write(conn, svc, who, |tx| f(tx).map(|v| render(&v)));
     };
     let account = account.to_string();
+    if matches!(conn, AnyConnection::Postgresql(_)) {
+        return run_locked(conn, svc, who, &account, keyed, f, render);
+    }
     for _ in 0..3 {
         let owner = crate::password::random_token(24);
         let claim = match begin(conn, svc, &account, keyed, &owner)? {
@@ -78,12 +88,85 @@ pub fn run<T>(
             Err(e) => {
                 // So that a retry runs the request again. If this fails too, the lease runs
                 // out and a retry takes the claim over.
-                let _ = write_transaction(conn, |c| keys::release(c, &claim));
+                let _ = keys::release(conn, &claim);
                 return Err(e);
             }
         }
     }
     Err(AppError::InFlight { retry_after_s: 1 })
+}
+
+/// [`run`] on PostgreSQL: lock, effect and answer in one transaction.
+fn run_locked<T>(
+    conn: &mut AnyConnection,
+    svc: &Services,
+    who: &Who,
+    account: &str,
+    keyed: &Keyed,
+    mut f: impl FnMut(&mut Tx<'_>) -> Result<T, AppError>,
+    render: impl Fn(&T) -> Answer,
+) -> Result<Answer, AppError> {
+    enum Outcome {
+        Done(Answer),
+        Found(Box<KeyRecord>),
+    }
+    for _ in 0..3 {
+        let outcome = write(conn, svc, who, |tx| {
+            if !keys::try_lock(tx.conn, account, &keyed.key)? {
+                return Err(AppError::InFlight { retry_after_s: 1 });
+            }
+            // Read under the lock: a row its previous holder committed is seen.
+            match keys::find(tx.conn, account, &keyed.key)? {
+                Some(rec) if rec.status.is_some() || rec.request_hash != keyed.request_hash => {
+                    return Ok(Outcome::Found(Box::new(rec)));
+                }
+                // A claim of the SQLite path's kind whose owner is gone: we hold the lock.
+                Some(_) => keys::delete_unanswered(tx.conn, account, &keyed.key)?,
+                None => {}
+            }
+            let value = f(tx)?;
+            let answer = render(&value);
+            let now = Utc::now();
+            let (headers, body, key_id) = seal(tx.svc, &answer)?;
+            let stored = keys::insert_answered(
+                tx.conn,
+                account,
+                &keyed.key,
+                &keyed.request_hash,
+                &StoredAnswer {
+                    status: i32::from(answer.status),
+                    headers: &headers,
+                    body: &body,
+                    body_key_id: key_id,
+                },
+                &stored_time(now),
+                &stored_time(now + secs(svc.config.idempotency_ttl_s)),
+            )?;
+            if stored {
+                Ok(Outcome::Done(answer))
+            } else {
+                // Another request's answer committed after our read.
+                Err(AppError::ClaimLost)
+            }
+        });
+        match outcome {
+            Ok(Outcome::Done(answer)) => return Ok(answer),
+            Ok(Outcome::Found(rec)) if rec.request_hash != keyed.request_hash => {
+                return Err(reused());
+            }
+            Ok(Outcome::Found(rec)) => return open(svc, &rec),
+            Err(AppError::ClaimLost) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(AppError::InFlight { retry_after_s: 1 })
+}
+
+fn reused() -> AppError {
+    AppError::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for another request; use a new key for a new request",
+    )
 }
 
 enum Begin {
@@ -99,6 +182,10 @@ fn begin(
     keyed: &Keyed,
     owner: &str,
 ) -> Result<Begin, AppError> {
+    // On PostgreSQL a new key (the common case) is claimed in one statement. On SQLite the
+    // key is read first, outside the one write lock: a retry during a long first request
+    // (an import) answers at once instead of waiting for the lock that request holds.
+    let claim_first = !matches!(conn, AnyConnection::Sqlite(_));
     for _ in 0..3 {
         let now = Utc::now();
         let lease_end = stored_time(now + secs(svc.config.idempotency_lease_s));
@@ -108,25 +195,22 @@ fn begin(
             owner,
             locked_until: &lease_end,
         };
-        // Read first, outside any write lock: a retry during a long first request answers
-        // at once instead of waiting for the lock that request holds.
+        let now_text = stored_time(now);
+        let expires = stored_time(now + secs(svc.config.idempotency_ttl_s));
+        // Each claim, take-over and release is one statement, a transaction by itself.
+        let try_claim = |conn: &mut AnyConnection| {
+            keys::insert_claim(conn, &claim, &keyed.request_hash, &now_text, &expires)
+        };
+        if claim_first && try_claim(conn)? {
+            return Ok(Begin::Claimed(lease_end));
+        }
         match keys::find(conn, account, &keyed.key)? {
             None => {
-                let expires = stored_time(now + secs(svc.config.idempotency_ttl_s));
-                let now_text = stored_time(now);
-                let claimed = write_transaction(conn, |c| {
-                    keys::insert_claim(c, &claim, &keyed.request_hash, &now_text, &expires)
-                })?;
-                if claimed {
+                if !claim_first && try_claim(conn)? {
                     return Ok(Begin::Claimed(lease_end));
                 }
             }
-            Some(rec) if rec.request_hash != keyed.request_hash => {
-                return Err(AppError::unprocessable(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for another request; use a new key for a new request",
-                ));
-            }
+            Some(rec) if rec.request_hash != keyed.request_hash => return Err(reused()),
             Some(rec) if rec.status.is_some() => return Ok(Begin::Replay(open(svc, &rec)?)),
             Some(rec) => {
                 let until = rec
@@ -140,11 +224,7 @@ fn begin(
                         retry_after_s: u64::try_from(left).unwrap_or(0).max(1),
                     });
                 }
-                let now_text = stored_time(now);
-                let taken = write_transaction(conn, |c| {
-                    keys::take_over(c, &claim, rec.owner.as_deref(), &now_text)
-                })?;
-                if taken {
+                if keys::take_over(conn, &claim, rec.owner.as_deref(), &now_text)? {
                     return Ok(Begin::Claimed(lease_end));
                 }
             }
@@ -155,23 +235,28 @@ fn begin(
 
 /// Stores the answer, its body sealed: it may hold a one-time password.
 fn store(tx: &mut Tx<'_>, claim: &Claim<'_>, answer: &Answer) -> Result<(), AppError> {
-    let headers = serde_json::to_string(&answer.headers).map_err(AppError::internal)?;
-    let sealed = tx
-        .svc
-        .pii
-        .seal_bytes(PiiKind::Answer, &answer.body)
-        .ok_or_else(|| AppError::internal("sealing an answer failed"))?;
+    let (headers, body, key_id) = seal(tx.svc, answer)?;
     keys::complete(
         tx.conn,
         claim,
         &StoredAnswer {
             status: i32::from(answer.status),
             headers: &headers,
-            body: &sealed,
-            body_key_id: tx.svc.pii.current_key_id(),
+            body: &body,
+            body_key_id: key_id,
         },
     )?;
     Ok(())
+}
+
+/// An answer as stored: its headers as JSON, its body sealed, and the sealing key's id.
+fn seal<'s>(svc: &'s Services, answer: &Answer) -> Result<(String, Vec<u8>, &'s str), AppError> {
+    let headers = serde_json::to_string(&answer.headers).map_err(AppError::internal)?;
+    let sealed = svc
+        .pii
+        .seal_bytes(PiiKind::Answer, &answer.body)
+        .ok_or_else(|| AppError::internal("sealing an answer failed"))?;
+    Ok((headers, sealed, svc.pii.current_key_id()))
 }
 
 fn open(svc: &Services, rec: &KeyRecord) -> Result<Answer, AppError> {

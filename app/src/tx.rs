@@ -222,9 +222,12 @@ impl<'c> Tx<'c> {
 
     /// Writes what is held; done at the end of every use case, before commit.
     fn flush(&mut self) -> Result<(), AppError> {
-        journal::insert_history(self.conn, &std::mem::take(&mut self.history))?;
-        journal::insert_outbox(self.conn, &std::mem::take(&mut self.outbox))?;
-        journal::insert_changes(self.conn, &std::mem::take(&mut self.changes))?;
+        journal::insert_journal(
+            self.conn,
+            &std::mem::take(&mut self.history),
+            &std::mem::take(&mut self.outbox),
+            &std::mem::take(&mut self.changes),
+        )?;
         for e in std::mem::take(&mut self.audit)
             .into_iter()
             .chain(std::mem::take(self.lasting))
@@ -232,12 +235,6 @@ impl<'c> Tx<'c> {
             audit::record(self.conn, &e)?;
         }
         Ok(())
-    }
-
-    /// Whether this transaction recorded changes for the feed (so the sequencer has work).
-    #[must_use]
-    pub fn changed_anything(&self) -> bool {
-        !self.changes.is_empty()
     }
 }
 

@@ -376,6 +376,40 @@ pub fn insert(
     Ok(())
 }
 
+/// Inserts one household and answers it as stored, in one statement (`RETURNING`); `unit`
+/// is the unit it was placed in, read by the caller in the same transaction.
+///
+/// # Errors
+/// Database errors (a taken id is a unique violation).
+pub fn insert_one(
+    conn: &mut AnyConnection,
+    n: &NewHousehold<'_>,
+    unit: UnitBrief,
+    now: &str,
+) -> Result<Household, StoreError> {
+    let values = (
+        households::id.eq(n.id),
+        households::unit_id.eq(n.unit_id),
+        households::address.eq(n.address),
+        households::lon.eq(n.lon),
+        households::lat.eq(n.lat),
+        households::cell.eq(n.cell),
+        households::unit_reason.eq(n.unit_reason),
+        households::tags.eq(n.tags),
+        households::notes.eq(n.notes),
+        households::created_by.eq(n.created_by),
+        households::created_at.eq(now),
+        households::updated_at.eq(now),
+        households::version.eq(1_i64),
+    );
+    // `RETURNING` exists on each backend but not on the multi-backend connection.
+    let record = on_backend!(conn, |c| diesel::insert_into(households::table)
+        .values(values)
+        .returning(HouseholdRecord::as_returning())
+        .get_result(c))?;
+    Ok(Household { record, unit })
+}
+
 /// What a change sets on a household; `None` leaves a column alone, and the inner `None` of a
 /// nullable column clears it.
 #[derive(Debug, Default, Clone, AsChangeset)]

@@ -7,6 +7,7 @@ use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::idempotency_keys as keys;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = keys)]
@@ -188,4 +189,78 @@ pub fn release(conn: &mut AnyConnection, claim: &Claim<'_>) -> Result<(), StoreE
 /// Database errors.
 pub fn prune(conn: &mut AnyConnection, now: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(keys::table.filter(keys::expires_at.lt(now))).execute(conn)?)
+}
+
+diesel::define_sql_function! {
+    fn pg_try_advisory_xact_lock(key: BigInt) -> Bool;
+}
+diesel::define_sql_function! {
+    fn hashtextextended(text: Text, seed: BigInt) -> BigInt;
+}
+
+/// PostgreSQL only: takes the key's transaction-level advisory lock without waiting; false
+/// when another transaction holds it (its request is running). The lock ends with the
+/// transaction, so a request that dies leaves nothing behind.
+///
+/// # Errors
+/// Database errors; `Corrupt` on SQLite, which has no advisory locks.
+pub fn try_lock(conn: &mut AnyConnection, account_id: &str, key: &str) -> Result<bool, StoreError> {
+    let AnyConnection::Postgresql(c) = conn else {
+        return Err(StoreError::Corrupt("advisory locks need PostgreSQL".into()));
+    };
+    // A statement of fixed shape, so the connection keeps it prepared.
+    let name = format!("idempotency {account_id} {key}");
+    Ok(diesel::select(pg_try_advisory_xact_lock(hashtextextended(name, 0_i64))).get_result(c)?)
+}
+
+/// A key and its answer, stored with the effect under [`try_lock`]; false when a row for the
+/// key was committed meanwhile (the caller looks again).
+///
+/// # Errors
+/// Database errors.
+pub fn insert_answered(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    key: &str,
+    request_hash: &str,
+    answer: &Answer<'_>,
+    now: &str,
+    expires_at: &str,
+) -> Result<bool, StoreError> {
+    let values = (
+        keys::account_id.eq(account_id),
+        keys::key.eq(key),
+        keys::request_hash.eq(request_hash),
+        keys::status.eq(answer.status),
+        keys::headers.eq(answer.headers),
+        keys::body.eq(answer.body),
+        keys::body_key_id.eq(answer.body_key_id),
+        keys::created_at.eq(now),
+        keys::expires_at.eq(expires_at),
+    );
+    let n = on_backend!(conn, |c| diesel::insert_into(keys::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+/// Deletes a key's row that has no answer (a claim left by the two-phase path), inside the
+/// transaction that holds the key's lock.
+///
+/// # Errors
+/// Database errors.
+pub fn delete_unanswered(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    diesel::delete(
+        keys::table
+            .filter(keys::account_id.eq(account_id))
+            .filter(keys::key.eq(key))
+            .filter(keys::status.is_null()),
+    )
+    .execute(conn)?;
+    Ok(())
 }

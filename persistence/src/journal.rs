@@ -54,9 +54,30 @@ pub struct NewChange {
     pub at: String,
 }
 
+/// History, outbox and change-feed rows of one change, written together.
+///
+/// # Errors
+/// Database errors.
+pub fn insert_journal(
+    conn: &mut AnyConnection,
+    history: &[HistoryRow],
+    outbox: &[OutboxRow],
+    changes: &[NewChange],
+) -> Result<(), StoreError> {
+    insert_history(conn, history)?;
+    insert_outbox(conn, outbox)?;
+    insert_changes(conn, changes)
+}
+
 /// # Errors
 /// Database errors.
 pub fn insert_history(conn: &mut AnyConnection, rows: &[HistoryRow]) -> Result<(), StoreError> {
+    if let [one] = rows {
+        diesel::insert_into(history::table)
+            .values(one)
+            .execute(conn)?;
+        return Ok(());
+    }
     for chunk in rows.chunks(CHUNK) {
         on_backend!(conn, |c| diesel::insert_into(history::table)
             .values(chunk)
@@ -68,6 +89,12 @@ pub fn insert_history(conn: &mut AnyConnection, rows: &[HistoryRow]) -> Result<(
 /// # Errors
 /// Database errors.
 pub fn insert_outbox(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
+    if let [one] = rows {
+        diesel::insert_into(outbox::table)
+            .values(one)
+            .execute(conn)?;
+        return Ok(());
+    }
     for chunk in rows.chunks(CHUNK) {
         on_backend!(conn, |c| diesel::insert_into(outbox::table)
             .values(chunk)
@@ -79,6 +106,12 @@ pub fn insert_outbox(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(),
 /// # Errors
 /// Database errors.
 pub fn insert_changes(conn: &mut AnyConnection, rows: &[NewChange]) -> Result<(), StoreError> {
+    if let [one] = rows {
+        diesel::insert_into(changes::table)
+            .values(one)
+            .execute(conn)?;
+        return Ok(());
+    }
     for chunk in rows.chunks(CHUNK) {
         on_backend!(conn, |c| diesel::insert_into(changes::table)
             .values(chunk)

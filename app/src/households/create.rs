@@ -1,6 +1,6 @@
 //! Registering a household: placed where its location lies, or where staff name with a reason.
 
-use super::{WHAT, household_for, locate_unit, record, stored_tags};
+use super::{household_for, locate_unit, record, stored_tags};
 use crate::client_id::{self, Claimed};
 use crate::error::AppError;
 use crate::tx::{Entity, Tx, new_id};
@@ -9,7 +9,7 @@ use serde_json::json;
 use wangge_domain::{Action, Address, HouseholdId, Notes, Placement, Tag, UnitId};
 use wangge_geo::Crs;
 use wangge_persistence::grid;
-use wangge_persistence::households::{self as store, Household, NewHousehold as Row};
+use wangge_persistence::households::{self as store, Household, NewHousehold as Row, UnitBrief};
 
 /// A point as a request gives it, in the datum it names.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,9 +89,15 @@ pub fn create(tx: &mut Tx<'_>, new: &NewHousehold) -> Result<Created<Household>,
     };
     let actor = tx.caller.account_id().map(str::to_owned);
     let now = tx.now().to_owned();
-    store::insert(
+    let brief = UnitBrief {
+        id: unit.id.clone(),
+        code: unit.code.clone(),
+        name: unit.name.clone(),
+        path: unit.path.clone(),
+    };
+    let h = store::insert_one(
         tx.conn,
-        &[Row {
+        &Row {
             id: &id,
             unit_id: &unit.id,
             address: new.address.as_str(),
@@ -102,10 +108,10 @@ pub fn create(tx: &mut Tx<'_>, new: &NewHousehold) -> Result<Created<Household>,
             tags: &tags,
             notes: new.notes.as_ref().map(Notes::as_str),
             created_by: actor.as_deref(),
-        }],
+        },
+        brief,
         &now,
     )?;
-    let h = store::get(tx.conn, &id)?.ok_or_else(|| AppError::not_found(WHAT))?;
     record(
         tx,
         &h,
