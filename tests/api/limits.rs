@@ -114,6 +114,9 @@ async fn json_bodies_stop_at_256_kib() {
     assert_eq!((over.status, over.code().as_str()), (413, "body_too_large"));
 }
 
+/// Builds a request body around the text under test.
+type BodyOf = Box<dyn Fn(String) -> Value>;
+
 #[actix_web::test]
 async fn text_fields_stop_at_their_documented_lengths() {
     let app = TestApp::spawn().await;
@@ -121,7 +124,7 @@ async fn text_fields_stop_at_their_documented_lengths() {
     let (_, staff) = app.staff("limit.staff", &grid).await;
     let h = app.household(&staff, "边界路 1 号", 21.6, 111.05).await;
     let hid = h["id"].as_str().unwrap();
-    let cases: Vec<(Method, String, &str, usize, Box<dyn Fn(String) -> Value>)> = vec![
+    let cases: Vec<(Method, String, &str, usize, BodyOf)> = vec![
         (
             Method::PATCH,
             format!("/api/v1/households/{hid}"),
