@@ -9,6 +9,7 @@ use serde_json::json;
 use wangge_domain::{DepartmentCode, DepartmentId, UnitName};
 use wangge_persistence::AnyConnection;
 use wangge_persistence::departments::{self as store, DepartmentChanges, DepartmentRecord};
+use wangge_persistence::locks::Locked;
 
 const WHAT: &str = "department";
 
@@ -142,6 +143,7 @@ pub fn update(
 ) -> Result<DepartmentRecord, AppError> {
     tx.caller.require_grid_write(None)?;
     let key = id.to_string();
+    versions::hold_unless_matched(tx, Locked::Department, &key, if_match)?;
     let current = store::get(tx.conn, &key)?.ok_or_else(|| AppError::not_found(WHAT))?;
     let version = versions::expect(current.version, if_match)?;
     let changes = DepartmentChanges {
@@ -182,6 +184,7 @@ pub fn update(
 pub fn delete(tx: &mut Tx<'_>, id: DepartmentId, if_match: Option<i64>) -> Result<(), AppError> {
     tx.caller.require_grid_write(None)?;
     let key = id.to_string();
+    versions::hold_unless_matched(tx, Locked::Department, &key, if_match)?;
     let current = store::get(tx.conn, &key)?.ok_or_else(|| AppError::not_found(WHAT))?;
     let version = versions::expect(current.version, if_match)?;
     let bound = store::bound_accounts(tx.conn, &key)?;

@@ -37,3 +37,21 @@ pub struct Created<T> {
     pub record: T,
     pub again: bool,
 }
+
+/// A write without `If-Match` must still not interleave with another: it holds the record's
+/// row before reading it, so a second such writer waits and then works on what the first
+/// wrote. With `If-Match` nothing is held: the conditional write refuses a moved version.
+///
+/// # Errors
+/// Database errors.
+pub fn hold_unless_matched(
+    tx: &mut crate::tx::Tx<'_>,
+    record: wangge_persistence::locks::Locked,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<(), AppError> {
+    if if_match.is_none() {
+        wangge_persistence::locks::hold(tx.conn, record, id)?;
+    }
+    Ok(())
+}

@@ -23,6 +23,7 @@ pub mod grid;
 pub mod households;
 pub mod idempotency;
 pub mod journal;
+pub mod locks;
 pub mod residents;
 pub mod schema;
 mod scoped;

@@ -649,3 +649,16 @@ impl TestApp {
         futures_util::future::join_all(sends).await
     }
 }
+
+impl TestApp {
+    /// A count read straight from the test's database: `sql` selects one BIGINT named `n`.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = wangge_persistence::db::establish(&self.settings.database_url).unwrap();
+        diesel::sql_query(sql).get_result::<N>(&mut conn).unwrap().n
+    }
+}

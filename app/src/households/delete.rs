@@ -7,6 +7,7 @@ use crate::versions;
 use serde_json::json;
 use wangge_domain::{Action, HouseholdId};
 use wangge_persistence::households as store;
+use wangge_persistence::locks::Locked;
 use wangge_persistence::{residents, visits};
 
 /// Deletes a household under optimistic concurrency. Its residents and visits go with it,
@@ -15,6 +16,7 @@ use wangge_persistence::{residents, visits};
 /// # Errors
 /// 404 outside scope, 403 without the right to delete, `VersionMismatch`.
 pub fn delete(tx: &mut Tx<'_>, id: HouseholdId, if_match: Option<i64>) -> Result<(), AppError> {
+    versions::hold_unless_matched(tx, Locked::Household, &id.to_string(), if_match)?;
     let current = household_for(tx.conn, tx.caller, id, Action::DeleteHousehold)?;
     let version = versions::expect(current.record.version, if_match)?;
     let key = id.to_string();

@@ -17,6 +17,7 @@ use wangge_domain::{
     PersonName, PhoneNumber, Relation, ResidentId, Tag,
 };
 use wangge_persistence::households::Household;
+use wangge_persistence::locks::Locked;
 use wangge_persistence::residents::{self as store, ResidentChanges, ResidentRecord};
 use wangge_persistence::{AnyConnection, Sealed, audit};
 
@@ -337,6 +338,7 @@ pub fn update(
     if_match: Option<i64>,
     patch: &ResidentPatch,
 ) -> Result<ResidentRecord, AppError> {
+    versions::hold_unless_matched(tx, Locked::Resident, &id.to_string(), if_match)?;
     let (h, current) = resident_for(tx.conn, tx.caller, household, id, Action::WriteHousehold)?;
     let version = versions::expect(current.version, if_match)?;
     let mut changes = ResidentChanges {
@@ -407,6 +409,7 @@ pub fn delete(
     id: ResidentId,
     if_match: Option<i64>,
 ) -> Result<(), AppError> {
+    versions::hold_unless_matched(tx, Locked::Resident, &id.to_string(), if_match)?;
     let (h, current) = resident_for(tx.conn, tx.caller, household, id, Action::WriteHousehold)?;
     let version = versions::expect(current.version, if_match)?;
     let key = id.to_string();

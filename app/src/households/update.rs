@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use wangge_domain::{Action, Address, HouseholdId, Notes, Placement, Replacement, Tag, UnitId};
 use wangge_persistence::grid;
 use wangge_persistence::households::{self as store, Household, HouseholdChanges};
+use wangge_persistence::locks::Locked;
 
 /// What a change may set; `None` leaves a field alone.
 #[derive(Debug, Clone)]
@@ -34,6 +35,7 @@ pub fn update(
     if_match: Option<i64>,
     patch: &HouseholdPatch,
 ) -> Result<Household, AppError> {
+    versions::hold_unless_matched(tx, Locked::Household, &id.to_string(), if_match)?;
     let current = household_for(tx.conn, tx.caller, id, Action::WriteHousehold)?;
     let version = versions::expect(current.record.version, if_match)?;
     let point = patch

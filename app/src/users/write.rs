@@ -14,6 +14,7 @@ use crate::versions;
 use serde_json::json;
 use wangge_domain::{Assignment, DepartmentId, DisplayName, PhoneNumber, Role, UserId, account};
 use wangge_persistence::AnyConnection;
+use wangge_persistence::locks::Locked;
 use wangge_persistence::users::{self as store, UserChanges, UserWithUnits, roles_text};
 
 /// What an administrator may change; `None` leaves a field alone, the inner `None` clears it.
@@ -40,6 +41,7 @@ pub fn update(
     patch: &AccountPatch,
 ) -> Result<(UserWithUnits, Vec<String>), AppError> {
     let key = id.to_string();
+    versions::hold_unless_matched(tx, Locked::User, &key, if_match)?;
     let target = manageable(tx.conn, tx.caller, &key)?;
     let new_roles = patch.roles.clone().unwrap_or_else(|| target.user.roles());
     let new_all = patch.all_units.unwrap_or(target.user.all_units);
@@ -122,6 +124,7 @@ pub fn update(
 /// 404/403 by scope; `user_has_history`; `VersionMismatch`.
 pub fn delete(tx: &mut Tx<'_>, id: UserId, if_match: Option<i64>) -> Result<Vec<String>, AppError> {
     let key = id.to_string();
+    versions::hold_unless_matched(tx, Locked::User, &key, if_match)?;
     let target = manageable(tx.conn, tx.caller, &key)?;
     let version = versions::expect(target.user.version, if_match)?;
     let visits = store::visits_by(tx.conn, &key)?;
@@ -167,6 +170,7 @@ pub fn set_assignments(
     wanted: &[AssignmentIn],
 ) -> Result<UserWithUnits, AppError> {
     let key = id.to_string();
+    versions::hold_unless_matched(tx, Locked::User, &key, if_match)?;
     let target = manageable(tx.conn, tx.caller, &key)?;
     let (unit_ids, assignments) = resolve_assignments(tx.conn, wanted)?;
     if !tx
