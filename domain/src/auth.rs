@@ -115,6 +115,8 @@ pub enum PasswordError {
     TooLong,
     #[error("a password must mix at least three of: lower-case, upper-case, digits, symbols")]
     TooFewClasses,
+    #[error("the new password must differ from the current one")]
+    Unchanged,
 }
 
 /// A new password that meets the policy: 10 to 256 characters from at least three of the four
@@ -144,10 +146,32 @@ impl Password {
         Ok(Self(s.to_owned()))
     }
 
+    /// A new password to replace `current`: it meets the policy and differs, so a one-time
+    /// or leaked password cannot stay in force by being "changed" to itself.
+    ///
+    /// # Errors
+    /// When the policy is not met, or `new` is `current`.
+    pub fn replacing(current: &str, new: &str) -> Result<Self, PasswordError> {
+        let parsed = Self::parse(new)?;
+        if new == current {
+            return Err(PasswordError::Unchanged);
+        }
+        Ok(parsed)
+    }
+
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Credentials that could belong to an account, worth counting and checking: no account has
+/// a longer name or a name with control characters (see [`Username`]), and no policy allows
+/// a password over 1 KiB. Refusing the rest at once also keeps NUL bytes away from
+/// PostgreSQL, which rejects them.
+#[must_use]
+pub fn plausible_login(username: &str, password: &str) -> bool {
+    username.len() <= 64 && password.len() <= 1024 && !username.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -163,6 +187,23 @@ mod tests {
         );
         assert!(Password::parse("abcdefgh12!!").is_ok());
         assert!(Password::parse("Abcdefgh1234").is_ok());
+        assert_eq!(
+            Password::replacing("Abcdefgh1234", "Abcdefgh1234").err(),
+            Some(PasswordError::Unchanged)
+        );
+        assert_eq!(
+            Password::replacing("Abcdefgh1234", "short").err(),
+            Some(PasswordError::TooShort)
+        );
+        assert!(Password::replacing("Abcdefgh1234", "Abcdefgh12345").is_ok());
+    }
+
+    #[test]
+    fn implausible_logins_are_refused_before_any_work() {
+        assert!(plausible_login("demo.worker", "anything"));
+        assert!(!plausible_login(&"a".repeat(65), "x"));
+        assert!(!plausible_login("a\0b", "x"));
+        assert!(!plausible_login("admin", &"x".repeat(1025)));
     }
 
     #[test]

@@ -26,9 +26,7 @@ pub async fn login(
     body: JsonBody<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { username, password } = body.into_inner();
-    // Such names cannot exist (see `Username`); refusing them here also keeps NUL bytes away
-    // from PostgreSQL, which rejects them.
-    if username.len() > 64 || password.len() > 1024 || username.chars().any(char::is_control) {
+    if !wangge_domain::auth::plausible_login(&username, &password) {
         return Err(invalid_credentials());
     }
     let origin = Origin {

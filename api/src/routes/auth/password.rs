@@ -31,12 +31,8 @@ pub async fn change_password(
     let weak = |m: String| {
         ApiError::unprocessable("weak_password", m).with(json!({ "field": "new_password" }))
     };
-    let new = wangge_domain::Password::parse(&new_password).map_err(|e| weak(e.to_string()))?;
-    if new_password == current_password {
-        return Err(weak(
-            "the new password must differ from the current one".into(),
-        ));
-    }
+    let new = wangge_domain::Password::replacing(&current_password, &new_password)
+        .map_err(|e| weak(e.to_string()))?;
     let who = user.who();
     let change = state
         .db(move |conn| Ok(sessions::prepare_password_change(conn, &who)?))
