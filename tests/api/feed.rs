@@ -423,3 +423,148 @@ async fn units_and_accounts_have_a_history_of_who_changed_what() {
         404
     );
 }
+
+#[actix_web::test]
+async fn deleting_a_resident_an_account_or_a_department_leaves_its_history_event_and_tombstone() {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app.staff("feed.staff", &grid).await;
+    let community = path_of(&[&grid.district, &grid.west, &grid.community]);
+    let outbox = |id: &str| -> Vec<(String, i64)> {
+        let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
+        wangge_persistence::journal::outbox_of(&mut conn, id)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event_type, e.aggregate_version))
+            .collect()
+    };
+
+    // A resident, removed from its household.
+    let h = app.household(&staff, "删除路 1 号", 21.6, 111.05).await;
+    let hid = h["id"].as_str().unwrap();
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/households/{hid}/residents"),
+            Some(&staff),
+            Some(json!({ "name": "林某", "relation": "head" })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rid = r.json()["id"].as_str().unwrap().to_owned();
+    let resident = format!("/api/v1/households/{hid}/residents/{rid}");
+    let gone = app
+        .send(
+            Method::DELETE,
+            &resident,
+            Some(&staff),
+            None,
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    let list = app
+        .get_as(&staff, &format!("/api/v1/households/{hid}/residents"))
+        .await
+        .json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    let history = app
+        .get_as(&staff, &format!("/api/v1/households/{hid}/history"))
+        .await
+        .json();
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "resident_added", "resident_removed"]);
+    assert_eq!(
+        outbox(&rid),
+        [
+            ("resident.created".into(), 1),
+            ("resident.deleted".into(), 2)
+        ]
+    );
+    let feed = entries_of(&app, &rid, 2).await;
+    assert_eq!(
+        (
+            feed[1]["entity"].as_str(),
+            feed[1]["deleted"].as_bool(),
+            feed[1]["unit_path_before"].as_str(),
+            feed[1]["unit_path_after"].as_str()
+        ),
+        (Some("resident"), Some(true), Some(community.as_str()), None)
+    );
+
+    // An account that never recorded anything.
+    let (uid, _) = app.user("feed.leaver", &["grid_worker"], &[]).await;
+    let user = format!("/api/v1/users/{uid}");
+    let version = app.get(&user).await.json()["version"].as_i64().unwrap();
+    let gone = app
+        .send(
+            Method::DELETE,
+            &user,
+            Some(&app.admin_token),
+            None,
+            &[("if-match", &format!("\"{version}\""))],
+        )
+        .await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    assert_eq!(app.get(&user).await.status, 404);
+    let deleted = app.count(&format!(
+        "SELECT count(*) AS n FROM history WHERE entity = 'user' AND entity_id = '{uid}' AND kind = 'deleted'"
+    ));
+    assert_eq!(deleted, 1);
+    let audit = app.count(&format!(
+        "SELECT count(*) AS n FROM audit_events WHERE action = 'user.deleted' AND subject_id = '{uid}'"
+    ));
+    assert_eq!(audit, 1);
+    let feed = entries_of(&app, &uid, 1).await;
+    let last = feed.last().unwrap();
+    assert_eq!(
+        (
+            last["entity"].as_str(),
+            last["deleted"].as_bool(),
+            last["version"].as_i64()
+        ),
+        (Some("user"), Some(true), Some(version + 1))
+    );
+
+    // A department no account is bound to.
+    let d = app
+        .post(
+            "/api/v1/departments",
+            json!({ "code": "water", "name": "水务" }),
+        )
+        .await;
+    assert_eq!(d.status, 201, "{}", d.text);
+    let did = d.json()["id"].as_str().unwrap().to_owned();
+    let gone = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/departments/{did}"),
+            Some(&app.admin_token),
+            None,
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    assert_eq!(
+        app.get(&format!("/api/v1/departments/{did}")).await.status,
+        404
+    );
+    assert_eq!(
+        outbox(&did),
+        [
+            ("department.created".into(), 1),
+            ("department.deleted".into(), 2)
+        ]
+    );
+    let feed = entries_of(&app, &did, 2).await;
+    assert_eq!(
+        (feed[1]["entity"].as_str(), feed[1]["deleted"].as_bool()),
+        (Some("department"), Some(true))
+    );
+}

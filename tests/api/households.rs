@@ -773,3 +773,76 @@ async fn moving_coverage_reassigns_households_in_the_same_change_with_history() 
         "{history}"
     );
 }
+
+#[actix_web::test]
+async fn a_patch_of_one_identity_field_cannot_contradict_the_stored_number() {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app.staff("identity.staff", &grid).await;
+    let h = register(&app, &staff, "身份路 1 号", IN_COMMUNITY)
+        .await
+        .json();
+    let residents = format!("/api/v1/households/{}/residents", h["id"].as_str().unwrap());
+    let number = id_card("44090419850615123");
+    let r = call(
+        &app,
+        &staff,
+        Method::POST,
+        &residents,
+        Some(json!({ "name": "张三", "relation": "head", "id_card": number })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let path = format!("{residents}/{}", r.json()["id"].as_str().unwrap());
+    // Each field alone, against the number already stored (1985-06-15, male).
+    for (body, field) in [
+        (json!({ "birth_date": "1990-01-01" }), "birth_date"),
+        (json!({ "gender": "female" }), "gender"),
+        (json!({ "birth_date": null }), "birth_date"),
+    ] {
+        let r = call(&app, &staff, Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!(
+            (r.status, r.code().as_str(), r.json()["field"].as_str()),
+            (422, "validation_failed", Some(field)),
+            "{body}: {}",
+            r.text
+        );
+    }
+    // Nothing of it was stored; a new number alone brings its own birth date and sex.
+    let list = call(&app, &staff, Method::GET, &residents, None)
+        .await
+        .json();
+    let stored = &list["items"][0];
+    assert_eq!(
+        (
+            stored["version"].as_i64(),
+            stored["birth_date"].as_str(),
+            stored["gender"].as_str()
+        ),
+        (Some(1), Some("1985-06-15"), Some("male"))
+    );
+    let other = id_card("44090420010302002");
+    let r = call(
+        &app,
+        &staff,
+        Method::PATCH,
+        &path,
+        Some(json!({ "id_card": other })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.json()["birth_date"].as_str(), r.json()["gender"].as_str()),
+        (Some("2001-03-02"), Some("female")),
+        "the 17th digit 2 is even"
+    );
+    let agreeing = call(
+        &app,
+        &staff,
+        Method::PATCH,
+        &path,
+        Some(json!({ "birth_date": "2001-03-02", "gender": "female" })),
+    )
+    .await;
+    assert_eq!(agreeing.status, 200, "{}", agreeing.text);
+}
