@@ -12,7 +12,7 @@ const CHUNK: usize = 400;
 
 /// One entry of a record's history: who, when, what changed and why (`details`, JSON).
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = history)]
+#[diesel(table_name = history, treat_none_as_default_value = false)]
 pub struct HistoryRow {
     pub id: String,
     pub entity: String,
@@ -28,7 +28,7 @@ pub struct HistoryRow {
 /// An event for subscribers outside: its type, the record it is about (and that record's
 /// version after the change), and a payload without personal data.
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = outbox)]
+#[diesel(table_name = outbox, treat_none_as_default_value = false)]
 pub struct OutboxRow {
     pub id: String,
     pub event_type: String,
@@ -42,7 +42,7 @@ pub struct OutboxRow {
 
 /// A change-feed row as written: no position yet (see `changes::sequence`).
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = changes)]
+#[diesel(table_name = changes, treat_none_as_default_value = false)]
 pub struct NewChange {
     pub id: String,
     pub entity: String,
@@ -73,9 +73,9 @@ pub fn insert_journal(
 /// Database errors.
 pub fn insert_history(conn: &mut AnyConnection, rows: &[HistoryRow]) -> Result<(), StoreError> {
     if let [one] = rows {
-        diesel::insert_into(history::table)
+        on_backend!(conn, |c| diesel::insert_into(history::table)
             .values(one)
-            .execute(conn)?;
+            .execute(c))?;
         return Ok(());
     }
     for chunk in rows.chunks(CHUNK) {
@@ -90,9 +90,9 @@ pub fn insert_history(conn: &mut AnyConnection, rows: &[HistoryRow]) -> Result<(
 /// Database errors.
 pub fn insert_outbox(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
     if let [one] = rows {
-        diesel::insert_into(outbox::table)
+        on_backend!(conn, |c| diesel::insert_into(outbox::table)
             .values(one)
-            .execute(conn)?;
+            .execute(c))?;
         return Ok(());
     }
     for chunk in rows.chunks(CHUNK) {
@@ -107,9 +107,9 @@ pub fn insert_outbox(conn: &mut AnyConnection, rows: &[OutboxRow]) -> Result<(),
 /// Database errors.
 pub fn insert_changes(conn: &mut AnyConnection, rows: &[NewChange]) -> Result<(), StoreError> {
     if let [one] = rows {
-        diesel::insert_into(changes::table)
+        on_backend!(conn, |c| diesel::insert_into(changes::table)
             .values(one)
-            .execute(conn)?;
+            .execute(c))?;
         return Ok(());
     }
     for chunk in rows.chunks(CHUNK) {
