@@ -98,6 +98,14 @@ typed_id!(
     /// A functional department (职能部门).
     DepartmentId, "department"
 );
+typed_id!(
+    /// An incident (事件).
+    IncidentId, "incident"
+);
+typed_id!(
+    /// An incident category.
+    CategoryId, "category"
+);
 
 #[cfg(test)]
 #[allow(clippy::expect_used)]

@@ -5,8 +5,10 @@
 
 pub mod account;
 pub mod auth;
+pub mod calendar;
 pub mod department;
 pub mod ids;
+pub mod incident;
 pub mod person;
 pub mod placement;
 pub mod resident;
@@ -18,7 +20,9 @@ pub mod visit;
 
 pub use auth::{Caller, Password, PasswordError, Role, Username};
 pub use department::DepartmentCode;
-pub use ids::{DepartmentId, HouseholdId, ResidentId, UnitId, UserId, VisitId};
+pub use ids::{
+    CategoryId, DepartmentId, HouseholdId, IncidentId, ResidentId, UnitId, UserId, VisitId,
+};
 pub use person::{BirthDate, Gender, IdCardNumber, PhoneNumber, Relation, Tag};
 pub use placement::{Placement, Replacement};
 pub use resident::{Identity, IdentityPatch, NewResident};
