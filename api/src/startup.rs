@@ -271,7 +271,8 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartupError> {
 /// On an empty database of the embedded default: load the Dianbai demo (grid, departments,
 /// households, workers) and create the demo administrator and one account per field role,
 /// printing their one-time passwords once. Everything goes through the use cases, as the
-/// named system actor `system:demo`.
+/// named system actor `system:demo`. On any database: the reference data (incident
+/// categories, the working-day calendar) into empty tables, as `system:reference`.
 fn bootstrap(settings: &Settings, pool: &Pool, svc: &Services) -> Result<(), StartupError> {
     let seed_err = |e: &dyn std::fmt::Display| StartupError::Seed(e.to_string());
     let mut conn = pool
@@ -354,6 +355,15 @@ fn bootstrap(settings: &Settings, pool: &Pool, svc: &Services) -> Result<(), Sta
                 "created a demo account; this password is shown only now"
             );
         }
+    }
+    // After the demo, so that its departments are there to own their categories.
+    let loaded = wangge_app::reference::seed(&mut conn, svc).map_err(|e| seed_err(&e))?;
+    if loaded.categories + loaded.calendar_days > 0 {
+        tracing::info!(
+            reference.categories = loaded.categories,
+            reference.calendar_days = loaded.calendar_days,
+            "loaded the standard incident categories and the 2026 working-day calendar"
+        );
     }
     Ok(())
 }

@@ -188,14 +188,16 @@ pub fn delete(tx: &mut Tx<'_>, id: DepartmentId, if_match: Option<i64>) -> Resul
     let current = store::get(tx.conn, &key)?.ok_or_else(|| AppError::not_found(WHAT))?;
     let version = versions::expect(current.version, if_match)?;
     let bound = store::bound_accounts(tx.conn, &key)?;
-    if bound > 0 {
+    let categories = wangge_persistence::categories::of_department(tx.conn, &key)?;
+    if bound > 0 || categories > 0 {
         return Err(AppError::conflict(
             "department_in_use",
             format!(
-                "{bound} account(s) are bound to department {}; bind them elsewhere first",
+                "department {} is named by {bound} account(s) and {categories} incident \
+                 categories; bind and route them elsewhere first",
                 current.code
             ),
-            json!({ "accounts": bound }),
+            json!({ "accounts": bound, "categories": categories }),
         ));
     }
     if !store::delete(tx.conn, &key, version)? {

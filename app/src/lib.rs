@@ -5,7 +5,9 @@
 //! ([`tx::write`]). Nothing here knows HTTP.
 
 pub mod audit;
+pub mod calendar;
 pub mod caller;
+pub mod categories;
 pub mod changes;
 pub mod client_id;
 pub mod demo;
@@ -17,6 +19,7 @@ pub mod locate;
 pub mod outbox;
 pub mod password;
 pub mod pii;
+pub mod reference;
 pub mod reseal;
 pub mod services;
 pub mod sessions;

@@ -21,6 +21,8 @@ pub enum Entity {
     Visit,
     User,
     Department,
+    Category,
+    CalendarDay,
 }
 
 impl Entity {
@@ -33,6 +35,8 @@ impl Entity {
             Self::Visit => "visit",
             Self::User => "user",
             Self::Department => "department",
+            Self::Category => "category",
+            Self::CalendarDay => "calendar_day",
         }
     }
 }

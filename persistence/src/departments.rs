@@ -35,6 +35,21 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<DepartmentRecord
         .optional()?)
 }
 
+/// The department with `code`.
+///
+/// # Errors
+/// Database errors.
+pub fn by_code(
+    conn: &mut AnyConnection,
+    code: &str,
+) -> Result<Option<DepartmentRecord>, StoreError> {
+    Ok(departments::table
+        .filter(departments::code.eq(code))
+        .select(DepartmentRecord::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// One page in id order after the cursor.
 ///
 /// # Errors

@@ -14,6 +14,8 @@ macro_rules! on_backend {
 }
 
 pub mod audit;
+pub mod calendar;
+pub mod categories;
 pub mod changes;
 pub mod client_ids;
 pub mod db;

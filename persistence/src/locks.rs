@@ -5,7 +5,9 @@
 
 use crate::db::AnyConnection;
 use crate::error::StoreError;
-use crate::schema::{departments, households, residents, users};
+use crate::schema::{
+    calendar_days, departments, households, incident_categories, residents, users,
+};
 use diesel::prelude::*;
 
 /// The records whose writers hold their row.
@@ -15,6 +17,8 @@ pub enum Locked {
     Resident,
     User,
     Department,
+    Category,
+    CalendarDay,
 }
 
 /// Holds the row of `id` until the transaction ends (PostgreSQL: `SELECT … FOR UPDATE`). On
@@ -50,6 +54,18 @@ pub fn hold(conn: &mut AnyConnection, record: Locked, id: &str) -> Result<(), St
         Locked::Department => departments::table
             .find(id)
             .select(departments::id)
+            .for_update()
+            .first::<String>(c)
+            .optional()?,
+        Locked::Category => incident_categories::table
+            .find(id)
+            .select(incident_categories::code)
+            .for_update()
+            .first::<String>(c)
+            .optional()?,
+        Locked::CalendarDay => calendar_days::table
+            .find(id)
+            .select(calendar_days::day)
             .for_update()
             .first::<String>(c)
             .optional()?,

@@ -263,3 +263,30 @@ diesel::table! {
         created_at -> Text,
     }
 }
+
+diesel::table! {
+    incident_categories (code) {
+        code -> Text,
+        parent_code -> Nullable<Text>,
+        name -> Text,
+        key -> Text,
+        department_id -> Nullable<Text>,
+        lowest_level -> Integer,
+        routing -> Text,
+        time_limits -> Text,
+        retired -> Bool,
+        created_at -> Text,
+        updated_at -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    calendar_days (day) {
+        day -> Text,
+        kind -> Text,
+        name -> Text,
+        updated_at -> Text,
+        version -> BigInt,
+    }
+}
