@@ -4,6 +4,8 @@
 mod auth;
 mod authz_matrix;
 mod bad_input;
+mod calendar;
+mod categories;
 mod concurrency;
 mod contract;
 mod coverage;

@@ -3,6 +3,8 @@
 
 mod audit;
 mod auth;
+mod calendar;
+mod categories;
 mod changes;
 mod departments;
 mod history;
@@ -146,6 +148,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .get(departments::get)
                         .patch(departments::update)
                         .delete(departments::delete)
+                        .done(),
+                )
+                .service(
+                    res("/incident-categories")
+                        .get(categories::list::list)
+                        .post(categories::create::create)
+                        .done(),
+                )
+                .service(
+                    res("/incident-categories/{code}")
+                        .get(categories::get::get)
+                        .patch(categories::update::update)
+                        .delete(categories::delete::delete)
+                        .done(),
+                )
+                .service(res("/calendar").get(calendar::list::list).done())
+                // Before `/calendar/{date}`, which would otherwise take the path.
+                .service(
+                    res("/calendar/deadline")
+                        .get(calendar::deadline::deadline)
+                        .done(),
+                )
+                .service(
+                    res("/calendar/{date}")
+                        .put(calendar::set::set)
+                        .delete(calendar::remove::remove)
                         .done(),
                 )
                 .service(res("/audit").get(audit::list).done())

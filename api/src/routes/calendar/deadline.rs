@@ -1,0 +1,60 @@
+//! `GET /calendar/deadline?start=&hours=|working_days=|seconds=`: when a period ends, by the
+//! stored calendar ("when is this due").
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::startup::{AppState, StateExt};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use wangge_app::calendar as uc;
+use wangge_domain::calendar::TimeLimit;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineQuery {
+    start: String,
+    hours: Option<u32>,
+    working_days: Option<u32>,
+    seconds: Option<u32>,
+}
+
+pub async fn deadline(
+    _user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<DeadlineQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let start = DateTime::parse_from_rfc3339(&q.start)
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                "start: must be an RFC 3339 date-time with an offset",
+            )
+        })?
+        .with_timezone(&Utc);
+    let limit = match (q.hours, q.working_days, q.seconds) {
+        (Some(h), None, None) => TimeLimit::Hours(h),
+        (None, Some(d), None) => TimeLimit::WorkingDays(d),
+        (None, None, Some(s)) => TimeLimit::Seconds(s),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "give exactly one of hours, working_days, seconds",
+            ));
+        }
+    };
+    let limit = limit
+        .checked("limit")
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let due = state
+        .db(move |conn| Ok(uc::deadline(conn, start, limit)?))
+        .await?;
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    Ok(HttpResponse::Ok().json(json!({
+        "start": at(start),
+        "limit": limit,
+        "deadline": at(due),
+    })))
+}
