@@ -27,5 +27,7 @@ pub use person::{BirthDate, Gender, IdCardNumber, PhoneNumber, Relation, Tag};
 pub use placement::{Placement, Replacement};
 pub use resident::{Identity, IdentityPatch, NewResident};
 pub use scope::{Action, Assignment, Reach, Scope};
-pub use text::{Address, DisplayName, Notes, PersonName, SearchText, UnitReason};
+pub use text::{
+    Address, CaseNote, Description, DisplayName, Notes, PersonName, SearchText, UnitReason,
+};
 pub use unit::{Level, UnitCode, UnitName, ValidationError};

@@ -40,6 +40,13 @@ pub enum Action {
     ManageGrid,
     /// Read the change feed (unscoped for now: only with a reach of every unit).
     ReadChanges,
+    /// Read incidents owned inside the scope (departments read theirs apart: see
+    /// `incident::flow`).
+    ReadIncident,
+    /// Report an incident at a place inside the capture scope.
+    ReportIncident,
+    /// Act on a case owned inside the capture scope (which actions, the state machine says).
+    HandleIncident,
 }
 
 impl Action {
@@ -54,6 +61,8 @@ impl Action {
                 | Self::RecordVisit
                 | Self::ManageUser
                 | Self::ManageGrid
+                | Self::ReportIncident
+                | Self::HandleIncident
         )
     }
 
@@ -64,7 +73,8 @@ impl Action {
     #[must_use]
     pub fn roles(self) -> &'static [Role] {
         use Role::{
-            Admin, CommandCentre, CommunityStaff, GridWorker, GroupLeader, SubdistrictOfficer,
+            Admin, CommandCentre, CommunityStaff, GridWorker, GroupLeader, Platform,
+            SubdistrictOfficer,
         };
         match self {
             Self::ReadHousehold => &[
@@ -88,6 +98,22 @@ impl Action {
             Self::RecordVisit => &[GridWorker, GroupLeader, CommunityStaff],
             Self::ReadUser | Self::ManageUser | Self::ManageGrid | Self::ReadChanges => &[Admin],
             Self::ReadAudit => &[Admin, CommandCentre],
+            // Admins run the system, not cases.
+            Self::ReadIncident | Self::HandleIncident => &[
+                GridWorker,
+                GroupLeader,
+                CommunityStaff,
+                SubdistrictOfficer,
+                CommandCentre,
+            ],
+            Self::ReportIncident => &[
+                GridWorker,
+                GroupLeader,
+                CommunityStaff,
+                SubdistrictOfficer,
+                CommandCentre,
+                Platform,
+            ],
             Self::ReadUnitWorkers => &[
                 Admin,
                 CommandCentre,

@@ -87,6 +87,15 @@ bounded_text!(
     UnitReason, "unit_reason", 200, false
 );
 
+bounded_text!(
+    /// What a reporter saw; line breaks allowed.
+    Description, "description", 2000, true
+);
+bounded_text!(
+    /// A note or reason given with an action on a case.
+    CaseNote, "note", 1000, true
+);
+
 /// Text to search for in a list (`q=`): at most `max` characters, no control characters (a
 /// NUL would fail on PostgreSQL and silently match everything on SQLite), trimmed; white
 /// space only means no filter.
