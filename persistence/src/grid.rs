@@ -464,14 +464,22 @@ pub fn delete_unit(
         .filter(crate::schema::households::unit_id.eq(&unit.id))
         .count()
         .get_result(conn)?;
-    if assigned + households > 0 {
+    let incidents: i64 = crate::schema::incidents::table
+        .filter(
+            crate::schema::incidents::owner_unit_id
+                .eq(&unit.id)
+                .or(crate::schema::incidents::locality_unit_id.eq(&unit.id)),
+        )
+        .count()
+        .get_result(conn)?;
+    if assigned + households + incidents > 0 {
         return Err(StoreError::Conflict {
             code: "unit_in_use",
             message: format!(
-                "unit {} ({}) still has {assigned} account assignment(s) and {households} household(s); move them first",
+                "unit {} ({}) still has {assigned} account assignment(s), {households} household(s) and {incidents} incident(s); move them first",
                 unit.code, unit.name
             ),
-            details: json!({ "assignments": assigned, "households": households }),
+            details: json!({ "assignments": assigned, "households": households, "incidents": incidents }),
         });
     }
     let had_coverage = diesel::delete(unit_coverage::table.find(&unit.id)).execute(conn)? > 0;

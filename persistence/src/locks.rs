@@ -6,7 +6,7 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{
-    calendar_days, departments, households, incident_categories, residents, users,
+    calendar_days, departments, households, incident_categories, incidents, residents, users,
 };
 use diesel::prelude::*;
 
@@ -19,6 +19,7 @@ pub enum Locked {
     Department,
     Category,
     CalendarDay,
+    Incident,
 }
 
 /// Holds the row of `id` until the transaction ends (PostgreSQL: `SELECT … FOR UPDATE`). On
@@ -60,6 +61,12 @@ pub fn hold(conn: &mut AnyConnection, record: Locked, id: &str) -> Result<(), St
         Locked::Category => incident_categories::table
             .find(id)
             .select(incident_categories::code)
+            .for_update()
+            .first::<String>(c)
+            .optional()?,
+        Locked::Incident => incidents::table
+            .find(id)
+            .select(incidents::id)
             .for_update()
             .first::<String>(c)
             .optional()?,

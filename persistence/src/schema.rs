@@ -73,7 +73,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_sequence,
     outbox,
     idempotency_keys,
-    client_ids
+    client_ids,
+    incident_categories,
+    calendar_days,
+    incidents,
+    incident_departments
 );
 diesel::joinable!(user_assignments -> units (unit_id));
 diesel::joinable!(user_assignments -> users (user_id));
@@ -288,5 +292,51 @@ diesel::table! {
         name -> Text,
         updated_at -> Text,
         version -> BigInt,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        category_code -> Text,
+        priority -> Text,
+        status -> Text,
+        held_from -> Nullable<Text>,
+        description -> Text,
+        lon -> Double,
+        lat -> Double,
+        cell -> BigInt,
+        household_id -> Nullable<Text>,
+        locality_unit_id -> Text,
+        owner_unit_id -> Text,
+        department_id -> Nullable<Text>,
+        routing_rule -> Text,
+        routing_explanation -> Text,
+        reporter_id -> Nullable<Text>,
+        reporter_name -> Nullable<Binary>,
+        reporter_phone -> Nullable<Binary>,
+        reporter_key_id -> Nullable<Text>,
+        anonymous -> Bool,
+        merged_into -> Nullable<Text>,
+        extension_pending -> Bool,
+        register_due -> Nullable<Text>,
+        sign_due -> Nullable<Text>,
+        close_due -> Nullable<Text>,
+        escalations -> Integer,
+        satisfied -> Nullable<Bool>,
+        created_at -> Text,
+        updated_at -> Text,
+        closed_at -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    incident_departments (incident_id, department_id) {
+        incident_id -> Text,
+        department_id -> Text,
+        summoned_at -> Text,
+        report_in_due -> Text,
+        reported_in_at -> Nullable<Text>,
     }
 }

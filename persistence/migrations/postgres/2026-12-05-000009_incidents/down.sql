@@ -1,0 +1,2 @@
+DROP TABLE incident_departments;
+DROP TABLE incidents;

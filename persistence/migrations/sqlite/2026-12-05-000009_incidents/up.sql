@@ -1,0 +1,52 @@
+-- Incidents (issue 10): a case reported at a place, owned by a unit (routing raises it to the
+-- category's lowest level, escalation moves it up), possibly handed to a department. Times are
+-- RFC 3339 UTC text like everywhere; the deadlines of the stage the case is in are stored so
+-- the clock can find overdue cases by an index range. The reporter's name and phone are
+-- personal data, sealed like residents'.
+CREATE TABLE incidents (
+    id                   TEXT PRIMARY KEY,
+    category_code        TEXT NOT NULL REFERENCES incident_categories (code),
+    priority             TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    held_from            TEXT,
+    description          TEXT NOT NULL,
+    lon                  DOUBLE NOT NULL,
+    lat                  DOUBLE NOT NULL,
+    cell                 BIGINT NOT NULL,
+    household_id         TEXT,
+    locality_unit_id     TEXT NOT NULL REFERENCES units (id),
+    owner_unit_id        TEXT NOT NULL REFERENCES units (id),
+    department_id        TEXT REFERENCES departments (id),
+    routing_rule         TEXT NOT NULL,
+    routing_explanation  TEXT NOT NULL,
+    reporter_id          TEXT,
+    reporter_name        BLOB,
+    reporter_phone       BLOB,
+    reporter_key_id      TEXT,
+    anonymous            BOOLEAN NOT NULL DEFAULT 0,
+    merged_into          TEXT,
+    extension_pending    BOOLEAN NOT NULL DEFAULT 0,
+    register_due         TEXT,
+    sign_due             TEXT,
+    close_due            TEXT,
+    escalations          INTEGER NOT NULL DEFAULT 0,
+    satisfied            BOOLEAN,
+    created_at           TEXT NOT NULL,
+    updated_at           TEXT NOT NULL,
+    closed_at            TEXT,
+    version              BIGINT NOT NULL DEFAULT 1
+);
+CREATE INDEX incidents_owner_idx ON incidents (owner_unit_id, id);
+CREATE INDEX incidents_category_idx ON incidents (category_code, status);
+CREATE INDEX incidents_department_idx ON incidents (department_id);
+
+-- Departments summoned to a case (吹哨报到), each with its report-in deadline.
+CREATE TABLE incident_departments (
+    incident_id     TEXT NOT NULL REFERENCES incidents (id),
+    department_id   TEXT NOT NULL REFERENCES departments (id),
+    summoned_at     TEXT NOT NULL,
+    report_in_due   TEXT NOT NULL,
+    reported_in_at  TEXT,
+    PRIMARY KEY (incident_id, department_id)
+);
+CREATE INDEX incident_departments_department_idx ON incident_departments (department_id);

@@ -1,0 +1,314 @@
+//! Incidents and the departments summoned to them. A case's every mutable field is written
+//! back whole by one conditional statement (id and version), so a transition is one UPDATE.
+
+use crate::db::AnyConnection;
+use crate::error::StoreError;
+use crate::schema::{incident_departments as summons, incidents};
+use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
+use diesel::prelude::*;
+use wangge_domain::Reach;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = incidents, treat_none_as_default_value = false)]
+pub struct IncidentRecord {
+    pub id: String,
+    pub category_code: String,
+    pub priority: String,
+    pub status: String,
+    pub held_from: Option<String>,
+    pub description: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub cell: i64,
+    pub household_id: Option<String>,
+    pub locality_unit_id: String,
+    pub owner_unit_id: String,
+    pub department_id: Option<String>,
+    pub routing_rule: String,
+    pub routing_explanation: String,
+    pub reporter_id: Option<String>,
+    pub reporter_name: Option<Vec<u8>>,
+    pub reporter_phone: Option<Vec<u8>>,
+    pub reporter_key_id: Option<String>,
+    pub anonymous: bool,
+    pub merged_into: Option<String>,
+    pub extension_pending: bool,
+    pub register_due: Option<String>,
+    pub sign_due: Option<String>,
+    pub close_due: Option<String>,
+    pub escalations: i32,
+    pub satisfied: Option<bool>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub closed_at: Option<String>,
+    pub version: i64,
+}
+
+/// A department summoned to a case.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = summons, treat_none_as_default_value = false)]
+pub struct Summons {
+    pub incident_id: String,
+    pub department_id: String,
+    pub summoned_at: String,
+    pub report_in_due: String,
+    pub reported_in_at: Option<String>,
+}
+
+/// # Errors
+/// Database errors.
+pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+    Ok(incidents::table
+        .find(id)
+        .select(IncidentRecord::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a new case at version 1.
+///
+/// # Errors
+/// Database errors.
+pub fn insert(conn: &mut AnyConnection, row: &IncidentRecord) -> Result<(), StoreError> {
+    on_backend!(conn, |c| diesel::insert_into(incidents::table)
+        .values(row)
+        .execute(c))?;
+    Ok(())
+}
+
+/// Writes the case back if it is still at version `expected`, as `expected + 1`. False when
+/// another write came first.
+///
+/// # Errors
+/// Database errors.
+pub fn update(
+    conn: &mut AnyConnection,
+    expected: i64,
+    row: &IncidentRecord,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        incidents::table
+            .filter(incidents::id.eq(&row.id))
+            .filter(incidents::version.eq(expected)),
+    )
+    .set((
+        incidents::status.eq(&row.status),
+        incidents::held_from.eq(&row.held_from),
+        incidents::owner_unit_id.eq(&row.owner_unit_id),
+        incidents::department_id.eq(&row.department_id),
+        incidents::merged_into.eq(&row.merged_into),
+        incidents::extension_pending.eq(row.extension_pending),
+        incidents::register_due.eq(&row.register_due),
+        incidents::sign_due.eq(&row.sign_due),
+        incidents::close_due.eq(&row.close_due),
+        incidents::escalations.eq(row.escalations),
+        incidents::satisfied.eq(row.satisfied),
+        incidents::updated_at.eq(&row.updated_at),
+        incidents::closed_at.eq(&row.closed_at),
+        incidents::version.eq(expected + 1),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Open cases of `category` whose point lies in the box (degrees), the nearest found first by
+/// the caller. Few rows: a box of ~100 m in one category.
+///
+/// # Errors
+/// Database errors.
+pub fn open_in_box(
+    conn: &mut AnyConnection,
+    category: &str,
+    (min_lon, min_lat, max_lon, max_lat): (f64, f64, f64, f64),
+    limit: i64,
+) -> Result<Vec<IncidentRecord>, StoreError> {
+    Ok(incidents::table
+        .filter(incidents::category_code.eq(category))
+        .filter(incidents::status.ne_all(["closed", "rejected"]))
+        .filter(incidents::lat.between(min_lat, max_lat))
+        .filter(incidents::lon.between(min_lon, max_lon))
+        .select(IncidentRecord::as_select())
+        .order(incidents::id.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// The departments summoned to a case, in the order summoned.
+///
+/// # Errors
+/// Database errors.
+pub fn summoned(conn: &mut AnyConnection, id: &str) -> Result<Vec<Summons>, StoreError> {
+    Ok(summons::table
+        .filter(summons::incident_id.eq(id))
+        .select(Summons::as_select())
+        .order((summons::summoned_at.asc(), summons::department_id.asc()))
+        .load(conn)?)
+}
+
+/// Summons departments (one already summoned is left as it is).
+///
+/// # Errors
+/// Database errors.
+pub fn summon(conn: &mut AnyConnection, rows: &[Summons]) -> Result<(), StoreError> {
+    for row in rows {
+        on_backend!(conn, |c| diesel::insert_into(summons::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Records that a summoned department reported in.
+///
+/// # Errors
+/// Database errors.
+pub fn report_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    department_id: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        summons::table
+            .filter(summons::incident_id.eq(id))
+            .filter(summons::department_id.eq(department_id))
+            .filter(summons::reported_in_at.is_null()),
+    )
+    .set(summons::reported_in_at.eq(at))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Whether a department was summoned to the case.
+///
+/// # Errors
+/// Database errors.
+pub fn is_summoned(
+    conn: &mut AnyConnection,
+    id: &str,
+    department_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(summons::table
+        .filter(summons::incident_id.eq(id))
+        .filter(summons::department_id.eq(department_id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
+/// How many cases refer to the category.
+///
+/// # Errors
+/// Database errors.
+pub fn of_category(conn: &mut AnyConnection, code: &str) -> Result<i64, StoreError> {
+    Ok(incidents::table
+        .filter(incidents::category_code.eq(code))
+        .count()
+        .get_result(conn)?)
+}
+
+const OWNER_UNIT: UnitRef = UnitRef {
+    before: "incidents.owner_unit_id",
+    after: "",
+};
+
+/// Filters of the incident list.
+#[derive(Debug, Default, Clone)]
+pub struct IncidentFilter {
+    pub statuses: Vec<String>,
+    pub category: Option<String>,
+    pub priority: Option<String>,
+    /// Only cases owned inside this subtree (a unit path).
+    pub under_path: Option<String>,
+    /// Only cases dispatched to this department.
+    pub department_id: Option<String>,
+    /// Only cases with a deadline of their stage before this time (stored form).
+    pub overdue_at: Option<String>,
+}
+
+/// Who the list is for: a reach over owner units, and for a department account its own cases
+/// (dispatched or summoned), whatever their unit.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer<'a> {
+    Units(Reach<'a>),
+    Department(&'a str),
+}
+
+/// One page of cases in id order after the cursor.
+///
+/// # Errors
+/// Database errors.
+pub fn list(
+    conn: &mut AnyConnection,
+    viewer: Viewer<'_>,
+    filter: &IncidentFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<IncidentRecord>, StoreError> {
+    let mut q = incidents::table
+        .select(IncidentRecord::as_select())
+        .into_boxed();
+    let reach = match viewer {
+        Viewer::Units(reach) => Some(reach_sql::<incidents::table>(conn, reach)?),
+        Viewer::Department(d) => {
+            q = q.filter(
+                incidents::department_id
+                    .eq(d.to_owned())
+                    .or(incidents::id.eq_any(
+                        summons::table
+                            .filter(summons::department_id.eq(d.to_owned()))
+                            .select(summons::incident_id),
+                    )),
+            );
+            None
+        }
+    };
+    let under = filter
+        .under_path
+        .as_ref()
+        .map(|p| subtrees_sql::<incidents::table>(conn, std::slice::from_ref(p)))
+        .transpose()?;
+    for f in [reach, under].into_iter().flatten() {
+        match f {
+            ReachSql::Empty => return Ok(Vec::new()),
+            ReachSql::All => {}
+            ReachSql::Units(ids) => q = q.filter(incidents::owner_unit_id.eq_any(ids)),
+            ReachSql::Subtrees(..) => {
+                if let Some(c) = f.condition(&OWNER_UNIT) {
+                    q = q.filter(c);
+                }
+            }
+        }
+    }
+    if !filter.statuses.is_empty() {
+        q = q.filter(incidents::status.eq_any(filter.statuses.clone()));
+    }
+    if let Some(c) = &filter.category {
+        q = q.filter(
+            incidents::category_code
+                .eq(c.clone())
+                .or(incidents::category_code.like(format!("{c}%"))),
+        );
+    }
+    if let Some(p) = &filter.priority {
+        q = q.filter(incidents::priority.eq(p.clone()));
+    }
+    if let Some(d) = &filter.department_id {
+        q = q.filter(incidents::department_id.eq(d.clone()));
+    }
+    if let Some(now) = &filter.overdue_at {
+        q = q
+            .filter(incidents::status.ne_all(["closed", "rejected", "on_hold"]))
+            .filter(
+                incidents::register_due
+                    .lt(now.clone())
+                    .or(incidents::sign_due.lt(now.clone()))
+                    .or(incidents::close_due.lt(now.clone())),
+            );
+    }
+    if let Some(a) = after {
+        q = q.filter(incidents::id.gt(a.to_owned()));
+    }
+    Ok(q.order(incidents::id.asc()).limit(limit).load(conn)?)
+}
