@@ -320,14 +320,16 @@ pub fn delete(tx: &mut Tx<'_>, code: &CategoryCode, if_match: Option<i64>) -> Re
     let current = get(tx.conn, code)?;
     let version = versions::expect(current.version, if_match)?;
     let children = store::children(tx.conn, code.as_str())?;
-    if children > 0 {
+    let cases = wangge_persistence::incidents::of_category(tx.conn, code.as_str())?;
+    if children + cases > 0 {
         return Err(AppError::conflict(
             "category_in_use",
             format!(
-                "category {} has {children} sub-categories; retire it (PATCH retired: true) instead",
+                "category {} has {children} sub-categories and {cases} incidents; retire it \
+                 (PATCH retired: true) instead",
                 current.code
             ),
-            json!({ "children": children }),
+            json!({ "children": children, "incidents": cases }),
         ));
     }
     if !store::delete(tx.conn, code.as_str(), version)? {

@@ -15,6 +15,7 @@ pub mod departments;
 pub mod error;
 pub mod households;
 pub mod idempotency;
+pub mod incidents;
 pub mod locate;
 pub mod outbox;
 pub mod password;

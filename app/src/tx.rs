@@ -23,6 +23,7 @@ pub enum Entity {
     Department,
     Category,
     CalendarDay,
+    Incident,
 }
 
 impl Entity {
@@ -37,6 +38,7 @@ impl Entity {
             Self::Department => "department",
             Self::Category => "category",
             Self::CalendarDay => "calendar_day",
+            Self::Incident => "incident",
         }
     }
 }
@@ -221,6 +223,22 @@ impl<'c> Tx<'c> {
         if held >= FLUSH_AT {
             self.flush()?;
         }
+        Ok(())
+    }
+
+    /// Writes the history, outbox and change rows held so far, so that the use case can read
+    /// its own record back whole (a case shows its history). Audit rows stay held: those
+    /// kept after a failure must not be written into a transaction that may roll back.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn flush_journal(&mut self) -> Result<(), AppError> {
+        journal::insert_journal(
+            self.conn,
+            &std::mem::take(&mut self.history),
+            &std::mem::take(&mut self.outbox),
+            &std::mem::take(&mut self.changes),
+        )?;
         Ok(())
     }
 

@@ -1,0 +1,70 @@
+//! The command centre's list: cases in the caller's sight, filtered, in id (report) order,
+//! a page at a time.
+
+use super::{UnitBrief, summary};
+use crate::caller::Caller;
+use crate::error::AppError;
+use crate::tx::stored_time;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::HashMap;
+use wangge_domain::{Action, Reach, Role, UnitId};
+use wangge_persistence::AnyConnection;
+use wangge_persistence::grid;
+use wangge_persistence::incidents::{self as store, IncidentFilter, Viewer};
+
+/// Filters as parsed from the query.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filter: IncidentFilter,
+    /// Only cases owned in this unit's subtree.
+    pub unit: Option<UnitId>,
+    pub overdue: bool,
+}
+
+/// One page (`limit + 1` rows tell whether more follow).
+///
+/// # Errors
+/// 403 for a caller who sees no cases; 404 for a unit outside the caller's sight.
+pub fn list(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    q: &ListQuery,
+    after: Option<&str>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<Value>, AppError> {
+    let department = caller
+        .account
+        .as_ref()
+        .and_then(|a| a.user.department_id.clone())
+        .filter(|_| caller.scope.has_role(Role::Department));
+    let reach = caller.reach(Action::ReadIncident);
+    let viewer = match (&department, reach) {
+        (_, r) if r != Reach::Nothing => Viewer::Units(r),
+        (Some(d), _) => Viewer::Department(d),
+        (None, _) => return Err(AppError::forbidden("your roles do not read incidents")),
+    };
+    let mut filter = q.filter.clone();
+    if let Some(u) = q.unit {
+        let unit = grid::get_unit(conn, u).map_err(|_| AppError::not_found("unit"))?;
+        filter.under_path = Some(unit.path);
+    }
+    if q.overdue {
+        filter.overdue_at = Some(stored_time(now));
+    }
+    let rows = store::list(conn, viewer, &filter, after, limit)?;
+    let mut units: HashMap<String, UnitBrief> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if !units.contains_key(&r.owner_unit_id) {
+            let u = grid::get_unit(conn, UnitId::parse(&r.owner_unit_id)?)?;
+            units.insert(r.owner_unit_id.clone(), UnitBrief::from(&u));
+        }
+        let owner = units
+            .get(&r.owner_unit_id)
+            .ok_or_else(|| AppError::internal("unit vanished"))?;
+        out.push(summary(&r, owner, now));
+    }
+    Ok(out)
+}
