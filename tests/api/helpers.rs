@@ -272,6 +272,17 @@ impl TestApp {
         roles: &[&str],
         units: &[(&str, bool)],
     ) -> (String, String) {
+        self.user_in(name, roles, units, None).await
+    }
+
+    /// As [`Self::user`], bound to a department (for `department` accounts).
+    pub async fn user_in(
+        &self,
+        name: &str,
+        roles: &[&str],
+        units: &[(&str, bool)],
+        department_id: Option<&str>,
+    ) -> (String, String) {
         static HASH: OnceLock<String> = OnceLock::new();
         let hash = HASH.get_or_init(|| wangge_app::password::hash(USER_PASSWORD).unwrap());
         let mut conn = wangge_persistence::db::establish(&self.settings.database_url).unwrap();
@@ -286,7 +297,7 @@ impl TestApp {
                 must_change_password: false,
                 display_name: name,
                 phone: None,
-                department_id: None,
+                department_id,
                 all_units: false,
             },
             &wangge_app::tx::stored_time(chrono::Utc::now()),

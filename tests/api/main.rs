@@ -19,6 +19,7 @@ mod household_import;
 mod households;
 mod idempotency;
 mod import_export;
+mod incidents;
 mod limits;
 mod locate;
 mod pii;

@@ -9,6 +9,7 @@ mod changes;
 mod departments;
 mod history;
 mod households;
+mod incidents;
 mod locate;
 mod meta;
 mod residents;
@@ -161,6 +162,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .get(categories::get::get)
                         .patch(categories::update::update)
                         .delete(categories::delete::delete)
+                        .done(),
+                )
+                .service(
+                    res("/incidents")
+                        .get(incidents::list::list)
+                        .post(incidents::report::create)
+                        .done(),
+                )
+                .service(res("/incidents/{id}").get(incidents::get::get).done())
+                .service(
+                    res("/incidents/{id}/transitions")
+                        .post(incidents::transition::transition_case)
                         .done(),
                 )
                 .service(res("/calendar").get(calendar::list::list).done())

@@ -1,0 +1,8 @@
+//! Incidents (`/api/v1/incidents`): a file per operation.
+
+pub mod get;
+pub mod list;
+pub mod report;
+pub mod transition;
+
+pub(crate) const WHAT: &str = "incident";

@@ -1,0 +1,94 @@
+//! `POST /incidents`: report a case at a point or a household; with a client id or an
+//! `Idempotency-Key`, a retry reports nothing new.
+
+use super::WHAT;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::http::{self, IdempotencyKey, JsonBody};
+use crate::routes::households::PointIn;
+use crate::startup::{AppState, StateExt};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use wangge_app::incidents::report::{NewIncident, Place, report};
+use wangge_domain::incident::{CategoryCode, Priority};
+use wangge_domain::{Description, HouseholdId, IncidentId, ValidationError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    #[serde(default, deserialize_with = "http::non_null")]
+    id: Option<String>,
+    category: String,
+    #[serde(default, deserialize_with = "http::non_null")]
+    priority: Option<String>,
+    description: String,
+    #[serde(default, deserialize_with = "http::non_null")]
+    location: Option<PointIn>,
+    #[serde(default, deserialize_with = "http::non_null")]
+    household_id: Option<String>,
+    #[serde(default)]
+    anonymous: bool,
+}
+
+impl TryFrom<ReportBody> for NewIncident {
+    type Error = ValidationError;
+
+    fn try_from(b: ReportBody) -> Result<Self, Self::Error> {
+        let place = match (b.location, b.household_id) {
+            (Some(p), None) => Place::Point(p.into()),
+            (None, Some(h)) => Place::Household(
+                HouseholdId::parse(&h)
+                    .map_err(|_| ValidationError::new("household_id", "must be a UUID"))?,
+            ),
+            _ => {
+                return Err(ValidationError::new(
+                    "location",
+                    "give exactly one of location, household_id",
+                ));
+            }
+        };
+        Ok(Self {
+            id: b.id.as_deref().map(IncidentId::parse_client).transpose()?,
+            category: CategoryCode::parse(&b.category)
+                .map_err(|e| ValidationError::new("category", e.reason))?,
+            priority: b
+                .priority
+                .as_deref()
+                .map_or(Ok(Priority::Normal), Priority::parse)?,
+            description: Description::parse(&b.description)?,
+            place,
+            anonymous: b.anonymous,
+        })
+    }
+}
+
+pub async fn create(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: JsonBody<ReportBody>,
+) -> Result<HttpResponse, ApiError> {
+    let keyed = body.keyed(&key);
+    let new = NewIncident::try_from(body.into_inner())?;
+    state
+        .answer(
+            user.who(),
+            keyed,
+            move |tx| report(tx, &new),
+            |r| {
+                let status = if r.again {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                http::answer(
+                    status,
+                    r,
+                    Some(format!("/api/v1/{WHAT}s/{}", r.incident.id)),
+                    Some(r.incident.version),
+                )
+            },
+        )
+        .await
+}
