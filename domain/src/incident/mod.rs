@@ -6,6 +6,7 @@
 
 pub mod category;
 pub mod flow;
+pub mod media;
 pub mod routing;
 
 pub use category::{
@@ -116,6 +117,15 @@ named_enum!(
         Register => "register",
         Sign => "sign",
         Close => "close",
+    }
+);
+
+named_enum!(
+    /// What an attachment shows: evidence of the reported problem, or the handled result
+    /// (a case is reported back with a photo of it).
+    AttachmentKind, "kind" {
+        Evidence => "evidence",
+        Result => "result",
     }
 );
 
