@@ -219,6 +219,7 @@ fn open(s: &Settings) -> Result<(wangge_persistence::PooledConn, Services), CliE
         locator,
         config: s.app_config(),
         passwords: wangge_app::password::Hasher::default(),
+        blobs: Arc::new(wangge_app::blobs::DiskBlobs::new(s.data_dir.join("blobs"))),
     };
     Ok((conn, svc))
 }

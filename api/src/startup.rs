@@ -437,6 +437,7 @@ impl Application {
                 locator: loc,
                 config: s.app_config(),
                 passwords: wangge_app::password::Hasher::default(),
+                blobs: Arc::new(wangge_app::blobs::DiskBlobs::new(s.data_dir.join("blobs"))),
             };
             let pool = open_database(&s)?;
             bootstrap(&s, &pool, &svc)?;

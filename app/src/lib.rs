@@ -5,6 +5,7 @@
 //! ([`tx::write`]). Nothing here knows HTTP.
 
 pub mod audit;
+pub mod blobs;
 pub mod calendar;
 pub mod caller;
 pub mod categories;

@@ -47,4 +47,6 @@ pub struct Services {
     pub config: Config,
     /// Password hashing, counted.
     pub passwords: crate::password::Hasher,
+    /// Uploaded contents (incident attachments).
+    pub blobs: Arc<dyn crate::blobs::BlobStore>,
 }

@@ -77,7 +77,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     incident_categories,
     calendar_days,
     incidents,
-    incident_departments
+    incident_departments,
+    incident_attachments
 );
 diesel::joinable!(user_assignments -> units (unit_id));
 diesel::joinable!(user_assignments -> users (user_id));
@@ -338,5 +339,17 @@ diesel::table! {
         summoned_at -> Text,
         report_in_due -> Text,
         reported_in_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    incident_attachments (incident_id, hash, kind) {
+        incident_id -> Text,
+        hash -> Text,
+        kind -> Text,
+        media_type -> Text,
+        size_bytes -> BigInt,
+        uploaded_by -> Nullable<Text>,
+        created_at -> Text,
     }
 }

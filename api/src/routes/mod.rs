@@ -172,6 +172,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(res("/incidents/{id}").get(incidents::get::get).done())
                 .service(
+                    res("/incidents/{id}/attachments")
+                        .post(incidents::attachments::upload)
+                        .done(),
+                )
+                .service(
+                    res("/incidents/{id}/attachments/{hash}")
+                        .get(incidents::attachments::download)
+                        .done(),
+                )
+                .service(
                     res("/incidents/{id}/transitions")
                         .post(incidents::transition::transition_case)
                         .done(),

@@ -3,6 +3,7 @@
 //! and a department account for the cases dispatched or summoned to its department; everyone
 //! else gets 404, as for a case that does not exist.
 
+pub mod attachments;
 pub mod list;
 pub mod read;
 pub mod report;
@@ -19,7 +20,7 @@ use wangge_domain::unit::Level;
 use wangge_domain::{Action, DepartmentId, Role, UnitId};
 use wangge_persistence::AnyConnection;
 use wangge_persistence::grid::{self, UnitRecord};
-use wangge_persistence::incidents::{self as store, IncidentRecord, Summons};
+use wangge_persistence::incidents::{self as store, Attachment, IncidentRecord, Summons};
 
 pub(crate) const WHAT: &str = "incident";
 
@@ -38,6 +39,7 @@ pub struct Loaded {
     pub record: IncidentRecord,
     pub owner: UnitRecord,
     pub summoned: Vec<Summons>,
+    pub attachments: Vec<Attachment>,
     pub standing: Standing,
 }
 
@@ -76,10 +78,12 @@ pub fn load(conn: &mut AnyConnection, caller: &Caller, id: &str) -> Result<Loade
         captures_owner: caller.permits(Action::HandleIncident, &owner.path),
         department: by_department.then_some(department).flatten(),
     };
+    let attachments = store::attachments_of(conn, id)?;
     Ok(Loaded {
         record,
         owner,
         summoned,
+        attachments,
         standing,
     })
 }
@@ -107,9 +111,11 @@ impl Loaded {
                 .transpose()?,
             summoned,
             extension_pending: r.extension_pending,
-            // Evidence arrives with attachments (not built yet): until then no case can be
-            // reported back, and the refusal says why.
-            has_result_photo: false,
+            has_result_photo: self.attachments.iter().any(|a| {
+                a.kind == "result"
+                    && wangge_domain::incident::media::MediaType::parse(&a.media_type)
+                        .is_ok_and(|m| m.is_photo())
+            }),
         })
     }
 

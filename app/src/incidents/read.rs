@@ -43,6 +43,7 @@ pub struct IncidentView {
     pub escalations: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub satisfied: Option<bool>,
+    pub attachments: Vec<super::attachments::AttachmentView>,
     pub allowed_actions: Vec<&'static str>,
     pub history: Vec<Value>,
     pub history_truncated: bool,
@@ -123,6 +124,11 @@ pub fn view(
         extension_pending: r.extension_pending,
         escalations: r.escalations,
         satisfied: r.satisfied,
+        attachments: l
+            .attachments
+            .iter()
+            .map(super::attachments::AttachmentView::from)
+            .collect(),
         allowed_actions: l.allowed(caller)?.iter().map(|a| a.as_str()).collect(),
         history,
         history_truncated: truncated,

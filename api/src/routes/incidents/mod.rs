@@ -1,5 +1,6 @@
 //! Incidents (`/api/v1/incidents`): a file per operation.
 
+pub mod attachments;
 pub mod get;
 pub mod list;
 pub mod report;
