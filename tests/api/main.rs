@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, the real server per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attachments;
 mod auth;
 mod authz_matrix;
 mod bad_input;
