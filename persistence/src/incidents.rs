@@ -29,15 +29,14 @@ pub struct IncidentRecord {
     pub routing_rule: String,
     pub routing_explanation: String,
     pub reporter_id: Option<String>,
-    pub reporter_name: Option<Vec<u8>>,
-    pub reporter_phone: Option<Vec<u8>>,
-    pub reporter_key_id: Option<String>,
     pub anonymous: bool,
     pub merged_into: Option<String>,
     pub extension_pending: bool,
     pub register_due: Option<String>,
     pub sign_due: Option<String>,
     pub close_due: Option<String>,
+    pub next_due: Option<String>,
+    pub clock_noted: Option<String>,
     pub escalations: i32,
     pub satisfied: Option<bool>,
     pub created_at: String,
@@ -103,6 +102,8 @@ pub fn update(
         incidents::register_due.eq(&row.register_due),
         incidents::sign_due.eq(&row.sign_due),
         incidents::close_due.eq(&row.close_due),
+        incidents::next_due.eq(&row.next_due),
+        incidents::clock_noted.eq(&row.clock_noted),
         incidents::escalations.eq(row.escalations),
         incidents::satisfied.eq(row.satisfied),
         incidents::updated_at.eq(&row.updated_at),
@@ -111,6 +112,32 @@ pub fn update(
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Up to `limit` cases whose next deadline has passed, earliest first. On PostgreSQL the rows
+/// are held (`FOR UPDATE SKIP LOCKED`): another instance's clock skips them and takes the
+/// next, so no case is acted on twice; SQLite has one writer at a time anyway.
+///
+/// # Errors
+/// Database errors.
+pub fn overdue(
+    conn: &mut AnyConnection,
+    now: &str,
+    limit: i64,
+) -> Result<Vec<IncidentRecord>, StoreError> {
+    macro_rules! due {
+        () => {
+            incidents::table
+                .filter(incidents::next_due.lt(now.to_owned()))
+                .select(IncidentRecord::as_select())
+                .order(incidents::next_due.asc())
+                .limit(limit)
+        };
+    }
+    Ok(match conn {
+        AnyConnection::Postgresql(c) => due!().for_update().skip_locked().load(c)?,
+        AnyConnection::Sqlite(c) => due!().load(c)?,
+    })
 }
 
 /// Open cases of `category` whose point lies in the box (degrees), the nearest found first by

@@ -1,8 +1,9 @@
 -- Incidents (issue 10): a case reported at a place, owned by a unit (routing raises it to the
 -- category's lowest level, escalation moves it up), possibly handed to a department. Times are
 -- RFC 3339 UTC text like everywhere; the deadlines of the stage the case is in are stored so
--- the clock can find overdue cases by an index range. The reporter's name and phone are
--- personal data, sealed like residents'.
+-- the clock can find overdue cases by an index range. `reporter_id` is the reporting account;
+-- a reporter's own name and phone (personal data, sealed like residents') get a table of
+-- their own.
 CREATE TABLE incidents (
     id                   TEXT PRIMARY KEY,
     category_code        TEXT NOT NULL REFERENCES incident_categories (code),
@@ -20,15 +21,17 @@ CREATE TABLE incidents (
     routing_rule         TEXT NOT NULL,
     routing_explanation  TEXT NOT NULL,
     reporter_id          TEXT,
-    reporter_name        BLOB,
-    reporter_phone       BLOB,
-    reporter_key_id      TEXT,
     anonymous            BOOLEAN NOT NULL DEFAULT 0,
     merged_into          TEXT,
     extension_pending    BOOLEAN NOT NULL DEFAULT 0,
     register_due         TEXT,
     sign_due             TEXT,
     close_due            TEXT,
+    -- The earliest of the deadlines above the clock has not acted on yet (NULL: none runs);
+    -- the clock finds overdue cases by this column's index.
+    next_due             TEXT,
+    -- The latest deadline the clock acted on, so no deadline is acted on twice.
+    clock_noted          TEXT,
     escalations          INTEGER NOT NULL DEFAULT 0,
     satisfied            BOOLEAN,
     created_at           TEXT NOT NULL,
@@ -39,6 +42,7 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_owner_idx ON incidents (owner_unit_id, id);
 CREATE INDEX incidents_category_idx ON incidents (category_code, status);
 CREATE INDEX incidents_department_idx ON incidents (department_id);
+CREATE INDEX incidents_next_due_idx ON incidents (next_due);
 
 -- Departments summoned to a case (吹哨报到), each with its report-in deadline.
 CREATE TABLE incident_departments (
