@@ -91,6 +91,9 @@ pub struct Settings {
     /// `WANGGE_LOCATE_POLL_S`: how often an instance checks whether coverage changed elsewhere
     /// (a fallback to Redis notifications), default 5.
     pub locate_poll_s: u64,
+    /// `WANGGE_CLOCK_INTERVAL_S`: how often the escalation clock looks for overdue cases,
+    /// default 60; 0 turns this instance's clock off (another instance's runs).
+    pub clock_interval_s: u64,
     /// `WANGGE_REFRESH_RETRY_S`: how long a spent refresh token may come back and get a new
     /// pair instead of ending the session (a phone whose answer was lost), default 30; 0 off.
     pub refresh_retry_s: u64,
@@ -183,6 +186,7 @@ impl Settings {
             pii_old_keys: var("WANGGE_PII_OLD_KEYS").map(Secret::new),
             pii_hash_key: var("WANGGE_PII_HASH_KEY").map(Secret::new),
             refresh_retry_s: parse_var("WANGGE_REFRESH_RETRY_S", 30)?,
+            clock_interval_s: parse_var("WANGGE_CLOCK_INTERVAL_S", 60)?,
             idempotency_ttl_s: parse_var("WANGGE_IDEMPOTENCY_TTL_S", 86_400)?,
             pii_searches_per_hour: parse_var("WANGGE_PII_SEARCHES_PER_HOUR", 60)?,
             trusted_proxies: parse_proxies(var("WANGGE_TRUSTED_PROXIES").as_deref())?,

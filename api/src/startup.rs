@@ -526,6 +526,12 @@ impl Application {
         ));
         actix_web::rt::spawn(crate::workers::sequence_changes(state.clone()));
         actix_web::rt::spawn(crate::workers::prune_idempotency_keys(state.clone()));
+        if settings.clock_interval_s > 0 {
+            actix_web::rt::spawn(crate::workers::clock(
+                state.clone(),
+                Duration::from_secs(settings.clock_interval_s),
+            ));
+        }
         Ok(Self { port, server })
     }
 

@@ -1,5 +1,5 @@
-//! Background workers of an instance: the change feed's sequencer and the pruning of expired
-//! idempotency keys. Both are safe with many instances: the sequencer takes the sequence's
+//! Background workers of an instance: the change feed's sequencer, the pruning of expired
+//! idempotency keys and the escalation clock. All are safe with many instances: the sequencer takes the sequence's
 //! row with `SKIP LOCKED` (one numbers, the others find nothing to do), and pruning deletes
 //! what any instance may delete.
 
@@ -50,6 +50,37 @@ pub async fn prune_idempotency_keys(state: web::Data<AppState>) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error.cause = %e, "pruning idempotency keys failed"),
+        }
+    }
+}
+
+/// The escalation clock: every `interval`, escalates the cases whose deadline passed (see
+/// `wangge_app::incidents::clock`). Every instance may run it.
+pub async fn clock(state: web::Data<AppState>, interval: Duration) {
+    let mut tick = actix_web::rt::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let svc = state.svc.clone();
+        let done = state
+            .db(move |conn| {
+                Ok(wangge_app::incidents::clock::tick(
+                    conn,
+                    &svc,
+                    chrono::Utc::now(),
+                )?)
+            })
+            .await;
+        match done {
+            Ok(r) if r.escalated + r.flagged > 0 => tracing::info!(
+                clock.escalated = r.escalated,
+                clock.flagged = r.flagged,
+                "overdue cases acted on"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error.cause = %e, "the escalation clock failed; next tick retries")
+            }
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Options {
     pub access_token_ttl_s: u64,
     pub session_max_age_s: u64,
     pub refresh_retry_s: u64,
+    /// The escalation clock's interval; 0 (the default in tests) keeps it off, so no test
+    /// sees a case move that it did not move.
+    pub clock_interval_s: u64,
     pub idempotency_ttl_s: u64,
     pub sqlite_busy_timeout_ms: u32,
     pub pii_searches_per_hour: u32,
@@ -54,6 +57,7 @@ impl Default for Options {
             access_token_ttl_s: 900,
             session_max_age_s: 2_592_000,
             refresh_retry_s: 30,
+            clock_interval_s: 0,
             idempotency_ttl_s: 86_400,
             sqlite_busy_timeout_ms: 10_000,
             pii_searches_per_hour: 60,
@@ -154,6 +158,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         pii_old_keys: None,
         pii_hash_key: Some(Secret::new(PII_HASH_KEY.into())),
         refresh_retry_s: opts.refresh_retry_s,
+        clock_interval_s: opts.clock_interval_s,
         idempotency_ttl_s: opts.idempotency_ttl_s,
         pii_searches_per_hour: opts.pii_searches_per_hour,
         trusted_proxies: opts.trusted_proxies.clone(),

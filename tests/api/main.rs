@@ -7,6 +7,7 @@ mod authz_matrix;
 mod bad_input;
 mod calendar;
 mod categories;
+mod clock;
 mod concurrency;
 mod contract;
 mod coverage;

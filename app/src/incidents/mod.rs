@@ -4,6 +4,7 @@
 //! else gets 404, as for a case that does not exist.
 
 pub mod attachments;
+pub mod clock;
 pub mod list;
 pub mod read;
 pub mod report;
@@ -86,6 +87,21 @@ pub fn load(conn: &mut AnyConnection, caller: &Caller, id: &str) -> Result<Loade
         attachments,
         standing,
     })
+}
+
+/// The earliest running deadline the clock has not acted on yet (none while held or ended).
+/// Stored times sort as text.
+pub(crate) fn next_due(row: &IncidentRecord) -> Option<String> {
+    let status = Status::parse(&row.status).ok()?;
+    if !status.is_open() || status == Status::OnHold {
+        return None;
+    }
+    [&row.register_due, &row.sign_due, &row.close_due]
+        .into_iter()
+        .flatten()
+        .filter(|d| row.clock_noted.as_ref().is_none_or(|n| *d > n))
+        .min()
+        .cloned()
 }
 
 /// Stored text back to a status; a bad row is a bug, not the caller's.

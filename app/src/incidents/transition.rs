@@ -100,6 +100,7 @@ pub fn transition(
     let mut row = l.record.clone();
     row.status = to.as_str().to_owned();
     effects(tx, &l, t, from, to, &mut row)?;
+    row.next_due = super::next_due(&row);
     row.updated_at = tx.now().to_owned();
     if !store::update(tx.conn, version, &row)? {
         let now_version = store::get(tx.conn, &key)?.map(|r| r.version);
@@ -240,6 +241,24 @@ fn limits(tx: &mut Tx<'_>, l: &Loaded) -> Result<wangge_domain::incident::StageL
     Ok(*policy.limits.of(priority))
 }
 
+/// A case moved up to `parent`: the parent registers and dispatches it anew (its people or a
+/// department), within a fresh register deadline.
+pub(crate) fn escalate_row(
+    row: &mut store::IncidentRecord,
+    parent: String,
+    to: Status,
+    register_due: Option<String>,
+) {
+    row.owner_unit_id = parent;
+    row.escalations += 1;
+    row.register_due = register_due;
+    if to == Status::Registered {
+        row.department_id = None;
+        row.sign_due = None;
+        row.close_due = None;
+    }
+}
+
 /// What the action changes on the case row besides its state.
 fn effects(
     tx: &mut Tx<'_>,
@@ -255,7 +274,8 @@ fn effects(
         Ok(Some(stored_time(calendar::deadline(tx.conn, now, limit)?)))
     };
     match t.action {
-        Action::Register => row.register_due = None,
+        // The register deadline runs until the case is dispatched (立案派遣).
+        Action::Register => {}
         Action::Reject => {
             row.register_due = None;
             row.closed_at = Some(tx.now().to_owned());
@@ -267,6 +287,7 @@ fn effects(
                 }
                 row.department_id = Some(d.to_string());
             }
+            row.register_due = None;
             row.sign_due = due(tx, Stage::Sign)?;
             row.close_due = due(tx, Stage::Close)?;
         }
@@ -300,14 +321,7 @@ fn effects(
                 .parent_id
                 .clone()
                 .ok_or_else(|| AppError::internal("escalating past the district"))?;
-            row.owner_unit_id = parent;
-            row.escalations += 1;
-            if to == Status::Registered {
-                // The parent dispatches it anew: its people, or a department.
-                row.department_id = None;
-                row.sign_due = None;
-                row.close_due = None;
-            }
+            escalate_row(row, parent, to, due(tx, Stage::Register)?);
         }
         Action::RequestExtension => row.extension_pending = true,
         Action::GrantExtension => {
