@@ -72,9 +72,10 @@ pub async fn clock(state: web::Data<AppState>, interval: Duration) {
             })
             .await;
         match done {
-            Ok(r) if r.escalated + r.flagged > 0 => tracing::info!(
+            Ok(r) if r.escalated + r.flagged + r.report_ins_missed > 0 => tracing::info!(
                 clock.escalated = r.escalated,
                 clock.flagged = r.flagged,
+                clock.report_ins_missed = r.report_ins_missed,
                 "overdue cases acted on"
             ),
             Ok(_) => {}

@@ -54,6 +54,7 @@ pub struct Summons {
     pub summoned_at: String,
     pub report_in_due: String,
     pub reported_in_at: Option<String>,
+    pub missed_at: Option<String>,
 }
 
 /// # Errors
@@ -186,6 +187,55 @@ pub fn summon(conn: &mut AnyConnection, rows: &[Summons]) -> Result<(), StoreErr
             .execute(c))?;
     }
     Ok(())
+}
+
+/// Up to `limit` summonses whose report-in deadline passed unanswered and unnoticed, held
+/// like [`overdue`] so one clock takes each.
+///
+/// # Errors
+/// Database errors.
+pub fn missed_report_ins(
+    conn: &mut AnyConnection,
+    now: &str,
+    limit: i64,
+) -> Result<Vec<Summons>, StoreError> {
+    macro_rules! missed {
+        () => {
+            summons::table
+                .filter(summons::report_in_due.lt(now.to_owned()))
+                .filter(summons::reported_in_at.is_null())
+                .filter(summons::missed_at.is_null())
+                .select(Summons::as_select())
+                .order(summons::report_in_due.asc())
+                .limit(limit)
+        };
+    }
+    Ok(match conn {
+        AnyConnection::Postgresql(c) => missed!().for_update().skip_locked().load(c)?,
+        AnyConnection::Sqlite(c) => missed!().load(c)?,
+    })
+}
+
+/// Notes that a summons' report-in was missed; false when someone noted it first.
+///
+/// # Errors
+/// Database errors.
+pub fn note_missed(
+    conn: &mut AnyConnection,
+    id: &str,
+    department_id: &str,
+    at: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        summons::table
+            .filter(summons::incident_id.eq(id))
+            .filter(summons::department_id.eq(department_id))
+            .filter(summons::missed_at.is_null())
+            .filter(summons::reported_in_at.is_null()),
+    )
+    .set(summons::missed_at.eq(at))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// Records that a summoned department reported in.

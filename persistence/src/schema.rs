@@ -338,6 +338,7 @@ diesel::table! {
         summoned_at -> Text,
         report_in_due -> Text,
         reported_in_at -> Nullable<Text>,
+        missed_at -> Nullable<Text>,
     }
 }
 

@@ -125,3 +125,102 @@ async fn an_overdue_case_climbs_once_per_missed_deadline_on_two_instances() {
         .collect();
     assert_eq!(ids, vec![json!(case)]);
 }
+
+#[actix_web::test]
+async fn a_summoned_department_that_does_not_report_in_is_told_to_the_command_centre_once() {
+    let app = TestApp::spawn_with(Options {
+        clock_interval_s: 1,
+        ..Options::default()
+    })
+    .await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app.staff("rin.staff", &grid).await;
+    let (_, officer) = app
+        .user(
+            "rin.officer",
+            &["subdistrict_officer"],
+            &[(id(&grid.district), true)],
+        )
+        .await;
+    let dept = app
+        .post(
+            "/api/v1/departments",
+            json!({"code": "water_y", "name": "水务"}),
+        )
+        .await
+        .json();
+    // A day to register and close; two seconds for a summoned department to report in.
+    let s = json!({"register": {"hours": 24}, "sign": {"seconds": 2}, "close": {"hours": 24}});
+    let c = app
+        .post(
+            "/api/v1/incident-categories",
+            json!({"code": "0198", "parent_code": "01", "name": "演练", "key": "drill_report_in",
+                   "lowest_level": 3, "routing": "locality",
+                   "time_limits": {"urgent": s, "normal": s, "complex": s}}),
+        )
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let case = app
+        .send(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(&staff),
+            Some(json!({"category": "0198", "description": "演练", "location": {"lat": 21.6, "lng": 111.05}})),
+            &[],
+        )
+        .await
+        .json();
+    let cid = case["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/incidents/{cid}/transitions");
+    let r = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&staff),
+            Some(json!({"action": "register"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&officer),
+            Some(json!({"action": "summon", "department_ids": [dept["id"]]})),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let missed = |v: &Value| {
+        v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["action"] == "report_in_missed")
+            .count()
+    };
+    let mut seen = history(&app, &officer, &cid).await;
+    while missed(&seen) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never noticed: {seen}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        seen = history(&app, &officer, &cid).await;
+    }
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    let last = history(&app, &officer, &cid).await;
+    assert_eq!(missed(&last), 1, "told once: {last}");
+    // The lead owner keeps the case.
+    assert_eq!(
+        (last["owner_unit"]["id"].clone(), last["status"].as_str()),
+        (grid.community["id"].clone(), Some("registered"))
+    );
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM outbox WHERE aggregate_id = '{cid}' AND event_type = 'incident.report_in_missed'")),
+        1
+    );
+}

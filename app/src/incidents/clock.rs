@@ -30,6 +30,8 @@ pub const BATCH: i64 = 200;
 pub struct TickReport {
     pub escalated: usize,
     pub flagged: usize,
+    /// Summoned departments that did not report in on time, told to the command centre.
+    pub report_ins_missed: usize,
 }
 
 /// Acts on every case overdue at `now`, a batch per transaction, until none is left.
@@ -46,6 +48,12 @@ pub fn tick(
     loop {
         let (done, taken) = tx::write(conn, svc, &who, |tx| {
             let mut done = TickReport::default();
+            let missed = store::missed_report_ins(tx.conn, &stored_time(now), BATCH)?;
+            for s in &missed {
+                if missed_report_in(tx, s)? {
+                    done.report_ins_missed += 1;
+                }
+            }
             let rows = store::overdue(tx.conn, &stored_time(now), BATCH)?;
             for row in &rows {
                 match act(tx, row, now)? {
@@ -54,14 +62,43 @@ pub fn tick(
                     None => {}
                 }
             }
-            Ok((done, rows.len()))
+            Ok((done, rows.len().max(missed.len())))
         })?;
         report.escalated += done.escalated;
         report.flagged += done.flagged;
+        report.report_ins_missed += done.report_ins_missed;
         if i64::try_from(taken).unwrap_or(i64::MAX) < BATCH {
             return Ok(report);
         }
     }
+}
+
+/// A summoned department missed its report-in: the lead owner keeps the case (首接负责), and
+/// the command centre is told, once.
+fn missed_report_in(tx: &mut Tx<'_>, s: &store::Summons) -> Result<bool, AppError> {
+    let now = tx.now().to_owned();
+    if !store::note_missed(tx.conn, &s.incident_id, &s.department_id, &now)? {
+        return Ok(false);
+    }
+    let version = store::get(tx.conn, &s.incident_id)?.map_or(1, |r| r.version);
+    let details = json!({ "action": "report_in_missed", "department_id": s.department_id,
+        "due": s.report_in_due, "from": null, "to": null,
+        "note": "the summoned department did not report in on time: told to the command centre" });
+    tx.history(
+        Entity::Incident,
+        &s.incident_id,
+        "report_in_missed",
+        Some(version),
+        details.clone(),
+    )?;
+    tx.event(
+        "incident.report_in_missed",
+        Entity::Incident,
+        &s.incident_id,
+        version,
+        details,
+    )?;
+    Ok(true)
 }
 
 /// Which stage's deadline was missed: the one `next_due` names.

@@ -51,6 +51,8 @@ CREATE TABLE incident_departments (
     summoned_at     TEXT NOT NULL,
     report_in_due   TEXT NOT NULL,
     reported_in_at  TEXT,
+    -- When the clock found the report-in missed and told the command centre (once).
+    missed_at       TEXT,
     PRIMARY KEY (incident_id, department_id)
 );
 CREATE INDEX incident_departments_department_idx ON incident_departments (department_id);
