@@ -97,7 +97,12 @@ pub fn deadline(
     start: DateTime<Utc>,
     limit: TimeLimit,
 ) -> Result<DateTime<Utc>, AppError> {
-    Ok(limit.deadline(&load(conn)?, start))
+    // Hours and seconds run on the clock: no need to read the calendar for them.
+    let calendar = match limit {
+        TimeLimit::WorkingDays(_) => load(conn)?,
+        TimeLimit::Hours(_) | TimeLimit::Seconds(_) => WorkCalendar::default(),
+    };
+    Ok(limit.deadline(&calendar, start))
 }
 
 fn record(tx: &mut Tx<'_>, d: &Day, kind: &'static str) -> Result<(), AppError> {

@@ -98,6 +98,19 @@ async fn a_report_goes_to_the_deepest_unit_raised_to_its_category_level() {
         "{case}"
     );
     assert_eq!(case["history"][0]["action"], "report");
+    // The answer is built without reading the case back: it must equal what a read shows
+    // (deadlines aside, whose time left moves).
+    let strip = |mut v: Value| {
+        let o = v.as_object_mut().unwrap();
+        o.remove("possible_duplicates");
+        o["deadlines"]["register"]
+            .as_object_mut()
+            .unwrap()
+            .remove("seconds_left");
+        v
+    };
+    let read_back = w.app.get_as(&w.worker, &path).await.json();
+    assert_eq!(strip(case.clone()), strip(read_back));
     assert_eq!(case["history"][0]["actor"], "inc.worker");
 
     // 管道破裂 is handled no lower than a subdistrict: raised at once, and recorded so.
@@ -601,5 +614,104 @@ async fn a_summoned_department_sees_its_case_reports_in_and_sees_nothing_else() 
     assert_eq!(
         (again.status, again.code().as_str()),
         (409, "transition_not_allowed")
+    );
+}
+
+#[actix_web::test]
+async fn an_extension_is_asked_before_the_deadline_and_granted_or_refused_by_an_officer() {
+    let w = world().await;
+    let mut case = report(&w, &w.worker, body("0101", IN_COMMUNITY))
+        .await
+        .json();
+    for step in [json!({"action": "register"}), json!({"action": "dispatch"})] {
+        case = act(&w, &w.staff, &case, step).await.json();
+    }
+    let due_before = case["deadlines"]["close"]["due"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let no_reason = act(&w, &w.worker, &case, json!({"action": "request_extension"})).await;
+    assert_eq!(
+        (no_reason.status, no_reason.code().as_str()),
+        (422, "validation_failed")
+    );
+    case = act(
+        &w,
+        &w.worker,
+        &case,
+        json!({"action": "request_extension", "note": "等待物业配合"}),
+    )
+    .await
+    .json();
+    assert_eq!(case["extension_pending"], true);
+    let twice = act(
+        &w,
+        &w.worker,
+        &case,
+        json!({"action": "request_extension", "note": "再次"}),
+    )
+    .await;
+    assert_eq!(
+        (twice.status, twice.code().as_str()),
+        (409, "transition_not_allowed")
+    );
+    // Community staff do not grant time; the subdistrict officer does.
+    let staff = act(&w, &w.staff, &case, json!({"action": "grant_extension"})).await;
+    assert_eq!(staff.status, 403);
+    case = act(
+        &w,
+        &w.officer,
+        &case,
+        json!({"action": "grant_extension", "note": "同意延期"}),
+    )
+    .await
+    .json();
+    let due_after = case["deadlines"]["close"]["due"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(case["extension_pending"], false);
+    assert!(due_after > due_before, "{due_before} -> {due_after}");
+    // Asked again, refused: the deadline stays.
+    case = act(
+        &w,
+        &w.worker,
+        &case,
+        json!({"action": "request_extension", "note": "仍需时间"}),
+    )
+    .await
+    .json();
+    case = act(
+        &w,
+        &w.officer,
+        &case,
+        json!({"action": "refuse_extension", "note": "不予延期"}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            case["extension_pending"].clone(),
+            case["deadlines"]["close"]["due"].as_str()
+        ),
+        (json!(false), Some(due_after.as_str()))
+    );
+    let steps: Vec<&str> = case["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "report",
+            "register",
+            "dispatch",
+            "request_extension",
+            "grant_extension",
+            "request_extension",
+            "refuse_extension"
+        ]
     );
 }

@@ -44,7 +44,7 @@ pub struct Loaded {
     pub standing: Standing,
 }
 
-fn caller_department(caller: &Caller) -> Option<DepartmentId> {
+pub(crate) fn caller_department(caller: &Caller) -> Option<DepartmentId> {
     if !caller.scope.has_role(Role::Department) {
         return None;
     }

@@ -11,6 +11,7 @@ use wangge_domain::IncidentId;
 use wangge_persistence::AnyConnection;
 use wangge_persistence::categories;
 use wangge_persistence::grid;
+use wangge_persistence::incidents::IncidentRecord;
 use wangge_persistence::journal;
 
 /// The longest history a case shows whole; beyond it the oldest entries are the ones kept
@@ -54,6 +55,22 @@ pub struct IncidentView {
     pub version: i64,
 }
 
+/// A history entry as a case shows it: when, who, the action, from and to, and the action's
+/// own members.
+#[must_use]
+pub fn entry(at: &str, actor: Option<&str>, action: &str, details: Value) -> Value {
+    let mut e = json!({ "at": at, "actor": actor, "action": action,
+        "from": details.get("from"), "to": details.get("to") });
+    if let (Some(o), Value::Object(d)) = (e.as_object_mut(), details) {
+        for (k, v) in d {
+            if !matches!(k.as_str(), "action" | "from" | "to") {
+                o.insert(k, v);
+            }
+        }
+    }
+    e
+}
+
 /// The case as the caller sees it now.
 ///
 /// # Errors
@@ -80,16 +97,7 @@ pub fn view(
         .take(usize::try_from(HISTORY_LIMIT).unwrap_or(usize::MAX))
         .map(|h| {
             let details: Value = serde_json::from_str(&h.details).unwrap_or(Value::Null);
-            let mut e = json!({ "at": h.at, "actor": h.actor_name, "action": h.kind,
-                "from": details.get("from"), "to": details.get("to") });
-            if let (Some(o), Value::Object(d)) = (e.as_object_mut(), details) {
-                for (k, v) in d {
-                    if !matches!(k.as_str(), "action" | "from" | "to") {
-                        o.insert(k, v);
-                    }
-                }
-            }
-            e
+            entry(&h.at, h.actor_name.as_deref(), &h.kind, details)
         })
         .collect();
     let summoned: Vec<Value> = l
@@ -137,6 +145,57 @@ pub fn view(
         closed_at: r.closed_at.clone(),
         version: r.version,
     })
+}
+
+/// A case just reported, from what the report has at hand (no attachments, no summons yet).
+#[must_use]
+pub fn fresh(
+    r: &IncidentRecord,
+    category: Value,
+    owner_chain: Vec<UnitBrief>,
+    history: Vec<Value>,
+    allowed: Vec<wangge_domain::incident::Action>,
+    now: DateTime<Utc>,
+) -> IncidentView {
+    let owner = owner_chain.last().cloned().unwrap_or(UnitBrief {
+        id: r.owner_unit_id.clone(),
+        code: String::new(),
+        name: String::new(),
+        level: 0,
+    });
+    let mut departments = json!({ "summoned": [] });
+    if let (Some(d), Some(o)) = (&r.department_id, departments.as_object_mut()) {
+        o.insert("dispatched_to".into(), json!(d));
+    }
+    IncidentView {
+        id: r.id.clone(),
+        category,
+        priority: r.priority.clone(),
+        status: r.status.clone(),
+        held_from: None,
+        description: r.description.clone(),
+        location: location(r),
+        household_id: r.household_id.clone(),
+        owner_unit: owner,
+        owner_chain,
+        routing: json!({ "unit_id": r.owner_unit_id, "locality_unit_id": r.locality_unit_id,
+                         "rule": r.routing_rule, "explanation": r.routing_explanation }),
+        deadlines: deadlines(r, now),
+        departments,
+        anonymous: r.anonymous,
+        merged_into: None,
+        extension_pending: false,
+        escalations: 0,
+        satisfied: None,
+        attachments: Vec::new(),
+        allowed_actions: allowed.iter().map(|a| a.as_str()).collect(),
+        history,
+        history_truncated: false,
+        created_at: r.created_at.clone(),
+        updated_at: r.updated_at.clone(),
+        closed_at: None,
+        version: r.version,
+    }
 }
 
 /// `GET /incidents/{id}`.

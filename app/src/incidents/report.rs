@@ -2,7 +2,7 @@
 //! category's lowest level, handed to its department when the category answers to its owner;
 //! open cases of the same category nearby come back as possible duplicates.
 
-use super::{load, read};
+use super::{Standing, UnitBrief, actor, caller_department, load, read};
 use crate::calendar;
 use crate::categories;
 use crate::client_id::{self, Claimed};
@@ -11,9 +11,11 @@ use crate::households::Location;
 use crate::tx::{Change, Entity, Tx, new_id, stored_time};
 use serde::Serialize;
 use serde_json::json;
+use wangge_domain::incident::flow::{self, Case};
 use wangge_domain::incident::{CategoryCode, Priority, Status, route};
 use wangge_domain::unit::Level;
-use wangge_domain::{Action, Description, HouseholdId, IncidentId};
+use wangge_domain::{Action, Description, HouseholdId, IncidentId, UnitId};
+use wangge_persistence::grid;
 use wangge_persistence::incidents::{self as store, IncidentRecord};
 
 /// Open cases of the same category closer than this are offered as possible duplicates.
@@ -133,6 +135,16 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
         chain[routed.locality].id.clone(),
         chain[routed.owner].id.clone(),
     );
+    let owner_chain: Vec<UnitBrief> = chain[..=routed.owner]
+        .iter()
+        .map(|u| UnitBrief {
+            id: u.id.clone(),
+            code: u.code.clone(),
+            name: u.name.clone(),
+            level: u.level,
+        })
+        .collect();
+    let owner_level = levels[routed.owner].1;
     drop(snap);
 
     let id = match new.id {
@@ -194,23 +206,23 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
     store::insert(tx.conn, &record)?;
     let routing =
         json!({ "unit_id": owner, "rule": routed.rule, "explanation": routed.explanation });
-    tx.history(
-        Entity::Incident,
-        &id,
+    let mut steps = vec![(
         "report",
-        Some(1),
         json!({ "action": "report", "from": null, "to": "reported", "routing": routing }),
-    )?;
+    )];
     if routed.raised() {
         // Beyond the place's unit's competence: handed up at once, and recorded as such.
-        tx.history(
-            Entity::Incident,
-            &id,
+        steps.push((
             "escalate",
-            Some(1),
             json!({ "action": "escalate", "reason": "beyond_competence", "from": "reported",
                     "to": "reported", "from_unit": locality, "to_unit": owner }),
-        )?;
+        ));
+    }
+    let mut history = Vec::with_capacity(steps.len());
+    for (kind, details) in steps {
+        tx.history(Entity::Incident, &id, kind, Some(1), details.clone())?;
+        let actor = tx.caller.actor.name.clone();
+        history.push(read::entry(tx.now(), Some(&actor), kind, details));
     }
     tx.event(
         "incident.reported",
@@ -226,11 +238,27 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
         version: 1,
         deleted: false,
         unit_path_before: None,
-        unit_path_after: Some(owner_path),
+        unit_path_after: Some(owner_path.clone()),
     })?;
-    tx.flush_journal()?;
-    let loaded = load(tx.conn, tx.caller, &id)?;
-    let incident = read::view(tx.conn, tx.caller, &loaded, now)?;
+    // The answer is built from what is at hand: nothing is read back.
+    let dispatched_to = policy.department;
+    let standing = Standing {
+        captures_owner: tx.caller.permits(Action::HandleIncident, &owner_path),
+        department: caller_department(tx.caller).filter(|d| Some(*d) == dispatched_to),
+    };
+    let case = Case {
+        status: Status::Reported,
+        held_from: None,
+        owner_level,
+        department: dispatched_to,
+        summoned: &[],
+        extension_pending: false,
+        has_result_photo: false,
+    };
+    let allowed = flow::allowed(&case, &actor(tx.caller, &standing));
+    let category_brief =
+        json!({ "code": category.code, "name": category.name, "key": category.key });
+    let incident = read::fresh(&record, category_brief, owner_chain, history, allowed, now);
     Ok(Reported {
         incident,
         possible_duplicates: duplicates,
@@ -261,7 +289,10 @@ fn nearby(
         if r.id == except || d > DUPLICATE_RADIUS_M {
             continue;
         }
-        if load(tx.conn, tx.caller, &r.id).is_err() {
+        // Only cases the caller may see are suggested (their own reports, or owned in scope).
+        let own = r.reporter_id.is_some() && r.reporter_id.as_deref() == tx.caller.account_id();
+        let owner = grid::get_unit(tx.conn, UnitId::parse(&r.owner_unit_id)?)?;
+        if !own && !tx.caller.permits(Action::ReadIncident, &owner.path) {
             continue;
         }
         out.push(Duplicate {

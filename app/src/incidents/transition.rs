@@ -89,6 +89,14 @@ pub fn transition(
     let version = versions::expect(l.record.version, if_match)?;
     let outcome =
         flow::decide(&case, &super::actor(tx.caller, &l.standing), t.action).map_err(refusal)?;
+    if t.action == Action::RequestExtension
+        && l.record.close_due.as_deref().is_some_and(|d| d < tx.now())
+    {
+        return Err(AppError::field(
+            "action",
+            "an extension is asked before the deadline passes; this one has passed",
+        ));
+    }
     if needs_note(t.action) && t.note.is_none() {
         return Err(AppError::field(
             "note",
@@ -186,6 +194,7 @@ fn apply(
                     summoned_at: now.clone(),
                     report_in_due: due.clone(),
                     reported_in_at: None,
+                    missed_at: None,
                 });
             }
             store::summon(tx.conn, &rows)?;
