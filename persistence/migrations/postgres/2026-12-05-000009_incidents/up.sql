@@ -40,8 +40,10 @@ CREATE TABLE incidents (
     version              BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX incidents_owner_idx ON incidents (owner_unit_id, id);
-CREATE INDEX incidents_category_idx ON incidents (category_code, status);
-CREATE INDEX incidents_department_idx ON incidents (department_id);
+-- Duplicates are looked for among a category's cases in a narrow band of latitude.
+CREATE INDEX incidents_category_idx ON incidents (category_code, lat);
+-- Most cases are not handed to a department: index only those that are.
+CREATE INDEX incidents_department_idx ON incidents (department_id) WHERE department_id IS NOT NULL;
 CREATE INDEX incidents_next_due_idx ON incidents (next_due);
 
 -- Departments summoned to a case (吹哨报到), each with its report-in deadline.
