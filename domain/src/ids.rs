@@ -102,10 +102,6 @@ typed_id!(
     /// An incident (事件).
     IncidentId, "incident"
 );
-typed_id!(
-    /// An incident category.
-    CategoryId, "category"
-);
 
 #[cfg(test)]
 #[allow(clippy::expect_used)]

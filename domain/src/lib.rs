@@ -20,9 +20,7 @@ pub mod visit;
 
 pub use auth::{Caller, Password, PasswordError, Role, Username};
 pub use department::DepartmentCode;
-pub use ids::{
-    CategoryId, DepartmentId, HouseholdId, IncidentId, ResidentId, UnitId, UserId, VisitId,
-};
+pub use ids::{DepartmentId, HouseholdId, IncidentId, ResidentId, UnitId, UserId, VisitId};
 pub use person::{BirthDate, Gender, IdCardNumber, PhoneNumber, Relation, Tag};
 pub use placement::{Placement, Replacement};
 pub use resident::{Identity, IdentityPatch, NewResident};
