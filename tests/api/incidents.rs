@@ -715,3 +715,95 @@ async fn an_extension_is_asked_before_the_deadline_and_granted_or_refused_by_an_
         ]
     );
 }
+
+#[actix_web::test]
+async fn a_department_handles_a_case_dispatched_to_it_and_no_other() {
+    let w = world().await;
+    let dept = w
+        .app
+        .post(
+            "/api/v1/departments",
+            json!({"code": "urban_z", "name": "城管"}),
+        )
+        .await
+        .json();
+    let dept_id = dept["id"].as_str().unwrap().to_owned();
+    let (_, clerk) = w
+        .app
+        .user_in("urban.clerk", &["department"], &[], Some(&dept_id))
+        .await;
+    let mut case = report(&w, &w.worker, body("0101", IN_COMMUNITY))
+        .await
+        .json();
+    case = act(&w, &w.staff, &case, json!({"action": "register"}))
+        .await
+        .json();
+    let unknown = act(
+        &w,
+        &w.staff,
+        &case,
+        json!({"action": "dispatch", "department_id": uuid::Uuid::now_v7().to_string()}),
+    )
+    .await;
+    assert_eq!(
+        (unknown.status, unknown.code().as_str()),
+        (422, "validation_failed")
+    );
+    case = act(
+        &w,
+        &w.staff,
+        &case,
+        json!({"action": "dispatch", "department_id": dept_id}),
+    )
+    .await
+    .json();
+    assert_eq!(case["departments"]["dispatched_to"], dept_id.as_str());
+    // The department sees it and may sign for it (or ask for more time), then handle it.
+    let seen = w
+        .app
+        .get_as(
+            &clerk,
+            &format!("/api/v1/incidents/{}", case["id"].as_str().unwrap()),
+        )
+        .await
+        .json();
+    assert_eq!(seen["allowed_actions"], json!(["sign", "request_extension"]));
+    for step in ["sign", "start"] {
+        case = act(&w, &clerk, &case, json!({"action": step})).await.json();
+        assert_eq!(
+            case["status"],
+            if step == "sign" {
+                "signed"
+            } else {
+                "in_progress"
+            }
+        );
+    }
+    let verify = act(&w, &clerk, &case, json!({"action": "verify"})).await;
+    assert_eq!(verify.status, 403, "a department does not verify");
+    // Another department's clerk sees nothing of it.
+    let other = w
+        .app
+        .post(
+            "/api/v1/departments",
+            json!({"code": "water_z", "name": "水务"}),
+        )
+        .await
+        .json();
+    let (_, stranger) = w
+        .app
+        .user_in("water.clerk2", &["department"], &[], other["id"].as_str())
+        .await;
+    assert_eq!(
+        w.app
+            .get_as(
+                &stranger,
+                &format!("/api/v1/incidents/{}", case["id"].as_str().unwrap())
+            )
+            .await
+            .status,
+        404
+    );
+    let listed = w.app.get_as(&stranger, "/api/v1/incidents").await.json();
+    assert_eq!(listed["items"], json!([]));
+}
