@@ -767,7 +767,10 @@ async fn a_department_handles_a_case_dispatched_to_it_and_no_other() {
         )
         .await
         .json();
-    assert_eq!(seen["allowed_actions"], json!(["sign", "request_extension"]));
+    assert_eq!(
+        seen["allowed_actions"],
+        json!(["sign", "request_extension"])
+    );
     for step in ["sign", "start"] {
         case = act(&w, &clerk, &case, json!({"action": step})).await.json();
         assert_eq!(
