@@ -74,6 +74,21 @@ async fn act(w: &World, token: &str, case: &Value, b: Value) -> crate::helpers::
         .await
 }
 
+/// A department and one clerk account bound to it: (department id, clerk's token).
+async fn department_clerk(w: &World, code: &str, clerk: &str) -> (String, String) {
+    let dept = w
+        .app
+        .post(
+            "/api/v1/departments",
+            json!({"code": code, "name": "职能部门"}),
+        )
+        .await;
+    assert_eq!(dept.status, 201, "{}", dept.text);
+    let id = dept.json()["id"].as_str().unwrap().to_owned();
+    let (_, token) = w.app.user_in(clerk, &["department"], &[], Some(&id)).await;
+    (id, token)
+}
+
 #[actix_web::test]
 async fn a_report_goes_to_the_deepest_unit_raised_to_its_category_level() {
     let w = world().await;
@@ -531,19 +546,7 @@ async fn an_action_retried_with_its_key_is_taken_once() {
 #[actix_web::test]
 async fn a_summoned_department_sees_its_case_reports_in_and_sees_nothing_else() {
     let w = world().await;
-    let dept = w
-        .app
-        .post(
-            "/api/v1/departments",
-            json!({"code": "water_x", "name": "水务"}),
-        )
-        .await
-        .json();
-    let dept_id = dept["id"].as_str().unwrap().to_owned();
-    let (_, water) = w
-        .app
-        .user_in("water.clerk", &["department"], &[], Some(&dept_id))
-        .await;
+    let (dept_id, water) = department_clerk(&w, "water_x", "water.clerk").await;
     let case = report(&w, &w.worker, body("0101", IN_COMMUNITY))
         .await
         .json();
@@ -719,19 +722,7 @@ async fn an_extension_is_asked_before_the_deadline_and_granted_or_refused_by_an_
 #[actix_web::test]
 async fn a_department_handles_a_case_dispatched_to_it_and_no_other() {
     let w = world().await;
-    let dept = w
-        .app
-        .post(
-            "/api/v1/departments",
-            json!({"code": "urban_z", "name": "城管"}),
-        )
-        .await
-        .json();
-    let dept_id = dept["id"].as_str().unwrap().to_owned();
-    let (_, clerk) = w
-        .app
-        .user_in("urban.clerk", &["department"], &[], Some(&dept_id))
-        .await;
+    let (dept_id, clerk) = department_clerk(&w, "urban_z", "urban.clerk").await;
     let mut case = report(&w, &w.worker, body("0101", IN_COMMUNITY))
         .await
         .json();
@@ -785,18 +776,7 @@ async fn a_department_handles_a_case_dispatched_to_it_and_no_other() {
     let verify = act(&w, &clerk, &case, json!({"action": "verify"})).await;
     assert_eq!(verify.status, 403, "a department does not verify");
     // Another department's clerk sees nothing of it.
-    let other = w
-        .app
-        .post(
-            "/api/v1/departments",
-            json!({"code": "water_z", "name": "水务"}),
-        )
-        .await
-        .json();
-    let (_, stranger) = w
-        .app
-        .user_in("water.clerk2", &["department"], &[], other["id"].as_str())
-        .await;
+    let (_, stranger) = department_clerk(&w, "water_z", "water.clerk2").await;
     assert_eq!(
         w.app
             .get_as(
