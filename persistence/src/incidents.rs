@@ -304,6 +304,16 @@ pub struct IncidentFilter {
     pub department_id: Option<String>,
     /// Only cases with a deadline of their stage before this time (stored form).
     pub overdue_at: Option<String>,
+    /// Reported at or after / before these times (stored form).
+    pub created_from: Option<String>,
+    pub created_to: Option<String>,
+    /// Closed at or after / before these times (stored form).
+    pub closed_from: Option<String>,
+    pub closed_to: Option<String>,
+    /// Reported by this account.
+    pub reporter_id: Option<String>,
+    /// Newest first (ids are UUIDv7, so id order is report order).
+    pub newest_first: bool,
 }
 
 /// Who the list is for: a reach over owner units, and for a department account its own cases
@@ -385,6 +395,27 @@ pub fn list(
                     .or(incidents::sign_due.lt(now.clone()))
                     .or(incidents::close_due.lt(now.clone())),
             );
+    }
+    if let Some(t) = &filter.created_from {
+        q = q.filter(incidents::created_at.ge(t.clone()));
+    }
+    if let Some(t) = &filter.created_to {
+        q = q.filter(incidents::created_at.lt(t.clone()));
+    }
+    if let Some(t) = &filter.closed_from {
+        q = q.filter(incidents::closed_at.ge(t.clone()));
+    }
+    if let Some(t) = &filter.closed_to {
+        q = q.filter(incidents::closed_at.lt(t.clone()));
+    }
+    if let Some(r) = &filter.reporter_id {
+        q = q.filter(incidents::reporter_id.eq(r.clone()));
+    }
+    if filter.newest_first {
+        if let Some(a) = after {
+            q = q.filter(incidents::id.lt(a.to_owned()));
+        }
+        return Ok(q.order(incidents::id.desc()).limit(limit).load(conn)?);
     }
     if let Some(a) = after {
         q = q.filter(incidents::id.gt(a.to_owned()));

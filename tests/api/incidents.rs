@@ -790,3 +790,129 @@ async fn a_department_handles_a_case_dispatched_to_it_and_no_other() {
     let listed = w.app.get_as(&stranger, "/api/v1/incidents").await.json();
     assert_eq!(listed["items"], json!([]));
 }
+
+#[actix_web::test]
+async fn the_list_filters_by_reporter_time_class_and_pages_in_either_order() {
+    let w = world().await;
+    let mut cases = Vec::new();
+    for (token, category) in [
+        (&w.worker, "0101"),
+        (&w.worker, "0102"),
+        (&w.worker, "0401"),
+        (&w.staff, "0101"),
+    ] {
+        let r = report(&w, token, body(category, IN_COMMUNITY)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        cases.push(r.json());
+    }
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let case_ids: Vec<String> = cases
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let me = w.app.get_as(&w.worker, "/api/v1/me").await.json();
+    let mine = w
+        .app
+        .get_as(
+            &w.staff,
+            &format!(
+                "/api/v1/incidents?reporter_id={}",
+                me["id"].as_str().unwrap()
+            ),
+        )
+        .await
+        .json();
+    assert_eq!(ids(&mine), case_ids[..3].to_vec());
+    let class = w
+        .app
+        .get_as(&w.staff, "/api/v1/incidents?category=01")
+        .await
+        .json();
+    assert_eq!(
+        ids(&class),
+        vec![
+            case_ids[0].clone(),
+            case_ids[1].clone(),
+            case_ids[3].clone()
+        ]
+    );
+    let since = cases[2]["created_at"].as_str().unwrap().replace('+', "%2B");
+    let late = w
+        .app
+        .get_as(&w.staff, &format!("/api/v1/incidents?created_from={since}"))
+        .await
+        .json();
+    assert_eq!(ids(&late), case_ids[2..].to_vec());
+    let before = w
+        .app
+        .get_as(&w.staff, &format!("/api/v1/incidents?created_to={since}"))
+        .await
+        .json();
+    assert_eq!(ids(&before), case_ids[..2].to_vec());
+
+    // Newest first, two at a time: every case once, in reverse.
+    let first = w
+        .app
+        .get_as(&w.staff, "/api/v1/incidents?order=newest&limit=2")
+        .await
+        .json();
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let second = w
+        .app
+        .get_as(
+            &w.staff,
+            &format!("/api/v1/incidents?order=newest&limit=2&cursor={cursor}"),
+        )
+        .await
+        .json();
+    let mut all = ids(&first);
+    all.extend(ids(&second));
+    let mut reversed = case_ids.clone();
+    reversed.reverse();
+    assert_eq!(all, reversed);
+    assert!(second["next_cursor"].is_null());
+
+    // Closed cases by when they closed.
+    let rejected = act(
+        &w,
+        &w.staff,
+        &cases[1],
+        json!({"action": "reject", "note": "不属实"}),
+    )
+    .await;
+    assert_eq!(rejected.status, 200, "{}", rejected.text);
+    let closed = w
+        .app
+        .get_as(
+            &w.staff,
+            "/api/v1/incidents?closed_from=2000-01-01T00:00:00Z",
+        )
+        .await
+        .json();
+    assert_eq!(ids(&closed), vec![case_ids[1].clone()]);
+
+    for bad in [
+        "created_from=yesterday",
+        "order=random",
+        "status=done",
+        "reporter_id=me",
+        "category=abc",
+    ] {
+        let r = w
+            .app
+            .get_as(&w.staff, &format!("/api/v1/incidents?{bad}"))
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_query"),
+            "{bad}"
+        );
+    }
+}

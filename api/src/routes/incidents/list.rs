@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use wangge_app::incidents::list::{ListQuery, list as list_cases};
 use wangge_domain::incident::{CategoryCode, Priority, Status};
-use wangge_domain::{DepartmentId, IncidentId, UnitId};
+use wangge_domain::{DepartmentId, IncidentId, UnitId, UserId};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +22,27 @@ pub struct Query {
     unit_id: Option<String>,
     department_id: Option<String>,
     overdue: Option<bool>,
+    reporter_id: Option<String>,
+    created_from: Option<String>,
+    created_to: Option<String>,
+    closed_from: Option<String>,
+    closed_to: Option<String>,
+    /// `oldest` (the default: report order) or `newest`.
+    order: Option<String>,
+}
+
+/// An RFC 3339 time in a query, in the stored form (so it compares as text).
+fn time(name: &str, v: Option<&str>) -> Result<Option<String>, ApiError> {
+    v.map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| wangge_app::tx::stored_time(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| {
+                bad(format!(
+                    "{name}: must be an RFC 3339 date-time with an offset"
+                ))
+            })
+    })
+    .transpose()
 }
 
 fn bad(m: impl Into<String>) -> ApiError {
@@ -68,6 +89,19 @@ pub async fn list(
         );
     }
     lq.overdue = q.overdue.unwrap_or(false);
+    if let Some(r) = &q.reporter_id {
+        let r: UserId = r.parse().map_err(|_| bad("reporter_id: must be a UUID"))?;
+        lq.filter.reporter_id = Some(r.to_string());
+    }
+    lq.filter.created_from = time("created_from", q.created_from.as_deref())?;
+    lq.filter.created_to = time("created_to", q.created_to.as_deref())?;
+    lq.filter.closed_from = time("closed_from", q.closed_from.as_deref())?;
+    lq.filter.closed_to = time("closed_to", q.closed_to.as_deref())?;
+    lq.filter.newest_first = match q.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(o) => return Err(bad(format!("order: {o:?} is not oldest or newest"))),
+    };
     let after = after.map(|a| a.to_string());
     let rows = state
         .read(user.who(), move |r| {
