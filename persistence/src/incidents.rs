@@ -314,6 +314,8 @@ pub struct IncidentFilter {
     pub reporter_id: Option<String>,
     /// Newest first (ids are UUIDv7, so id order is report order).
     pub newest_first: bool,
+    /// Only cases inside this box, WGS-84 degrees: (min lng, min lat, max lng, max lat).
+    pub bbox: Option<(f64, f64, f64, f64)>,
 }
 
 /// Who the list is for: a reach over owner units, and for a department account its own cases
@@ -410,6 +412,11 @@ pub fn list(
     }
     if let Some(r) = &filter.reporter_id {
         q = q.filter(incidents::reporter_id.eq(r.clone()));
+    }
+    if let Some((min_lng, min_lat, max_lng, max_lat)) = filter.bbox {
+        q = q
+            .filter(incidents::lat.between(min_lat, max_lat))
+            .filter(incidents::lon.between(min_lng, max_lng));
     }
     if filter.newest_first {
         if let Some(a) = after {

@@ -898,12 +898,29 @@ async fn the_list_filters_by_reporter_time_class_and_pages_in_either_order() {
         .json();
     assert_eq!(ids(&closed), vec![case_ids[1].clone()]);
 
+    // A box around the community holds every case; one beside it, none.
+    let inside = w
+        .app
+        .get_as(&w.staff, "/api/v1/incidents?bbox=111.02,21.52,111.08,21.68")
+        .await
+        .json();
+    assert_eq!(ids(&inside).len(), 4);
+    let beside = w
+        .app
+        .get_as(&w.staff, "/api/v1/incidents?bbox=111.1,21.5,111.2,21.7")
+        .await
+        .json();
+    assert_eq!(ids(&beside).len(), 0);
+
     for bad in [
         "created_from=yesterday",
         "order=random",
         "status=done",
         "reporter_id=me",
         "category=abc",
+        "bbox=1,2,3",
+        "bbox=111.1,21.5,111.0,21.7",
+        "bbox=NaN,1,2,3",
     ] {
         let r = w
             .app

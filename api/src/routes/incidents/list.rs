@@ -29,6 +29,33 @@ pub struct Query {
     closed_to: Option<String>,
     /// `oldest` (the default: report order) or `newest`.
     order: Option<String>,
+    /// `min_lng,min_lat,max_lng,max_lat` in WGS-84 degrees.
+    bbox: Option<String>,
+}
+
+/// `min_lng,min_lat,max_lng,max_lat`: four finite numbers, each minimum below its maximum.
+fn bbox(s: &str) -> Result<(f64, f64, f64, f64), ApiError> {
+    let n: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("bbox: four numbers, min_lng,min_lat,max_lng,max_lat"))?;
+    match n.as_slice() {
+        [a, b, c, d]
+            if n.iter().all(|x| x.is_finite())
+                && a < c
+                && b < d
+                && (-180.0..=180.0).contains(a)
+                && (-180.0..=180.0).contains(c)
+                && (-90.0..=90.0).contains(b)
+                && (-90.0..=90.0).contains(d) =>
+        {
+            Ok((*a, *b, *c, *d))
+        }
+        _ => Err(bad(
+            "bbox: min_lng,min_lat,max_lng,max_lat in degrees, each minimum below its maximum",
+        )),
+    }
 }
 
 /// An RFC 3339 time in a query, in the stored form (so it compares as text).
@@ -97,6 +124,7 @@ pub async fn list(
     lq.filter.created_to = time("created_to", q.created_to.as_deref())?;
     lq.filter.closed_from = time("closed_from", q.closed_from.as_deref())?;
     lq.filter.closed_to = time("closed_to", q.closed_to.as_deref())?;
+    lq.filter.bbox = q.bbox.as_deref().map(bbox).transpose()?;
     lq.filter.newest_first = match q.order.as_deref() {
         None | Some("oldest") => false,
         Some("newest") => true,
