@@ -13,18 +13,7 @@ impl DepartmentCode {
     /// # Errors
     /// When `s` breaks the rule above.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let ok = (2..=32).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                "code",
-                "must be 2 to 32 of a-z, 0-9 and _, starting with a letter",
-            ))
-        }
+        crate::text::snake_key("code", s, 32).map(Self)
     }
 
     #[must_use]

@@ -37,6 +37,30 @@ pub fn text(
     Ok(t.to_owned())
 }
 
+/// A stable machine key: 2 to `max` of `a-z`, `0-9`, `_`, starting with a letter
+/// (department codes, category keys).
+///
+/// # Errors
+/// `field` when the rule is broken.
+pub(crate) fn snake_key(
+    field: &'static str,
+    s: &str,
+    max: usize,
+) -> Result<String, ValidationError> {
+    let ok = (2..=max).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be 2 to {max} of a-z, 0-9 and _, starting with a letter"),
+        ))
+    }
+}
+
 macro_rules! bounded_text {
     ($(#[$m:meta])* $name:ident, $field:literal, $max:expr, $multiline:expr) => {
         $(#[$m])*

@@ -64,18 +64,7 @@ impl CategoryKey {
     /// # Errors
     /// `key` when `s` breaks the rule above.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let ok = (2..=48).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                "key",
-                "must be 2 to 48 of a-z, 0-9 and _, starting with a letter",
-            ))
-        }
+        crate::text::snake_key("key", s, 48).map(Self)
     }
 
     #[must_use]
