@@ -25,6 +25,7 @@ pub mod reference;
 pub mod reseal;
 pub mod services;
 pub mod sessions;
+pub mod stats;
 pub mod tx;
 pub mod units;
 pub mod users;

@@ -25,8 +25,8 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Utc
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Beijing time, in which days are counted (a valid offset: checked when compiling).
-const CST: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+/// Beijing time, in which days are counted (and periods of figures begin) (a valid offset: checked when compiling).
+pub const CST: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     Some(offset) => offset,
     None => panic!("UTC+8 is an offset"),
 };

@@ -4,7 +4,8 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{
-    incident_attachments as attachments, incident_departments as summons, incidents,
+    incident_attachments as attachments, incident_departments as summons,
+    incident_measures as measures, incidents,
 };
 use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
 use diesel::prelude::*;
@@ -43,6 +44,51 @@ pub struct IncidentRecord {
     pub updated_at: String,
     pub closed_at: Option<String>,
     pub version: i64,
+}
+
+/// What the figures count of a case (see the migration `incident_measures`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = measures, treat_none_as_default_value = false, treat_none_as_null = true)]
+pub struct Measures {
+    pub incident_id: String,
+    pub registered_at: Option<String>,
+    pub dispatched_at: Option<String>,
+    pub signed_at: Option<String>,
+    pub sign_seconds: Option<i64>,
+    pub due_at: Option<String>,
+    pub close_seconds: Option<i64>,
+    pub on_time: Option<bool>,
+    pub callback_at: Option<String>,
+}
+
+/// A case's measures (empty before its first measured step).
+///
+/// # Errors
+/// Database errors.
+pub fn measures_of(conn: &mut AnyConnection, id: &str) -> Result<Measures, StoreError> {
+    Ok(measures::table
+        .find(id)
+        .select(Measures::as_select())
+        .first(conn)
+        .optional()?
+        .unwrap_or_else(|| Measures {
+            incident_id: id.to_owned(),
+            ..Measures::default()
+        }))
+}
+
+/// Writes a case's measures whole.
+///
+/// # Errors
+/// Database errors.
+pub fn put_measures(conn: &mut AnyConnection, m: &Measures) -> Result<(), StoreError> {
+    on_backend!(conn, |c| diesel::insert_into(measures::table)
+        .values(m)
+        .on_conflict(measures::incident_id)
+        .do_update()
+        .set(m)
+        .execute(c))?;
+    Ok(())
 }
 
 /// A department summoned to a case.

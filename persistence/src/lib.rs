@@ -32,6 +32,7 @@ pub mod schema;
 mod scoped;
 pub mod sealed;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 pub mod visits;
 

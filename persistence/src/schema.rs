@@ -332,6 +332,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    incident_measures (incident_id) {
+        incident_id -> Text,
+        registered_at -> Nullable<Text>,
+        dispatched_at -> Nullable<Text>,
+        signed_at -> Nullable<Text>,
+        sign_seconds -> Nullable<BigInt>,
+        due_at -> Nullable<Text>,
+        close_seconds -> Nullable<BigInt>,
+        on_time -> Nullable<Bool>,
+        callback_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     incident_departments (incident_id, department_id) {
         incident_id -> Text,
         department_id -> Text,

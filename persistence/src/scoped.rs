@@ -59,7 +59,7 @@ pub(crate) fn unit_in_subtrees<QS: 'static>(unit: &UnitRef, paths: &[String]) ->
 /// with its last byte raised to '0', the next byte after '/'. Paths compare as bytes (SQLite's
 /// default, and the "C" collation of `units.path` on PostgreSQL), so `path >= p AND path <
 /// upper(p)` is the subtree, and an index range.
-fn path_upper_bound(path: &str) -> String {
+pub(crate) fn path_upper_bound(path: &str) -> String {
     match path.strip_suffix('/') {
         Some(stem) => format!("{stem}0"),
         // Not a unit path; nothing can start with it and sort below itself.

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// A JPEG as far as its content goes (the start of a JFIF file).
-fn jpeg(n: u8) -> Vec<u8> {
+pub(crate) fn jpeg(n: u8) -> Vec<u8> {
     let mut v = vec![
         0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, n,
     ];
@@ -25,7 +25,7 @@ const BOUNDARY: &str = "wangge-test-boundary-7MA4YWxkTrZu0gW";
 
 /// A multipart body with one part: `name`, declared file name and type (which must not
 /// matter), and the bytes.
-fn multipart(name: &str, filename: &str, declared: &str, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn multipart(name: &str, filename: &str, declared: &str, bytes: &[u8]) -> Vec<u8> {
     let mut b = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {declared}\r\n\r\n"
     )
@@ -35,7 +35,13 @@ fn multipart(name: &str, filename: &str, declared: &str, bytes: &[u8]) -> Vec<u8
     b
 }
 
-async fn upload(app: &TestApp, token: &str, case: &str, kind: &str, body: Vec<u8>) -> Res {
+pub(crate) async fn upload(
+    app: &TestApp,
+    token: &str,
+    case: &str,
+    kind: &str,
+    body: Vec<u8>,
+) -> Res {
     app.send_raw(
         Method::POST,
         &format!("/api/v1/incidents/{case}/attachments?kind={kind}"),

@@ -26,5 +26,6 @@ mod limits;
 mod locate;
 mod pii;
 mod races;
+mod stats;
 mod units;
 mod users;

@@ -13,6 +13,7 @@ mod incidents;
 mod locate;
 mod meta;
 mod residents;
+mod stats;
 mod units;
 mod users;
 mod visits;
@@ -186,6 +187,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .post(incidents::transition::transition_case)
                         .done(),
                 )
+                .service(res("/stats/units/{id}").get(stats::units::unit).done())
+                .service(
+                    res("/stats/departments")
+                        .get(stats::departments::departments)
+                        .done(),
+                )
+                .service(res("/stats/heatmap").get(stats::heatmap::heatmap).done())
                 .service(res("/calendar").get(calendar::list::list).done())
                 // Before `/calendar/{date}`, which would otherwise take the path.
                 .service(

@@ -14,7 +14,7 @@ use wangge_domain::incident::{Action, Priority, Stage, Status};
 use wangge_domain::{CaseNote, DepartmentId, IncidentId, UnitId};
 use wangge_persistence::departments;
 use wangge_persistence::grid;
-use wangge_persistence::incidents::{self as store, Summons};
+use wangge_persistence::incidents::{self as store, Measures, Summons};
 use wangge_persistence::locks::Locked;
 
 /// An action and what it carries.
@@ -107,7 +107,15 @@ pub fn transition(
     let (to, extra) = apply(tx, &l, t, outcome.to)?;
     let mut row = l.record.clone();
     row.status = to.as_str().to_owned();
-    effects(tx, &l, t, from, to, &mut row)?;
+    let mut m = if measured(t.action) {
+        store::measures_of(tx.conn, &key)?
+    } else {
+        Measures::default()
+    };
+    effects(tx, &l, t, from, to, &mut row, &mut m)?;
+    if measured(t.action) {
+        store::put_measures(tx.conn, &m)?;
+    }
     row.next_due = super::next_due(&row);
     row.updated_at = tx.now().to_owned();
     if !store::update(tx.conn, version, &row)? {
@@ -268,6 +276,37 @@ pub(crate) fn escalate_row(
     }
 }
 
+/// Actions that change what the figures count.
+fn measured(a: Action) -> bool {
+    matches!(
+        a,
+        Action::Register
+            | Action::Dispatch
+            | Action::Sign
+            | Action::Close
+            | Action::MergeInto
+            | Action::Callback
+            | Action::Reopen
+            | Action::GrantExtension
+    )
+}
+
+/// Whole seconds between two stored times (none when the start is unknown): from the
+/// stored forms, so anyone can recount a figure from the history's times.
+fn seconds_between(start: Option<&str>, end: &str) -> Option<i64> {
+    let start = chrono::DateTime::parse_from_rfc3339(start?).ok()?;
+    let end = chrono::DateTime::parse_from_rfc3339(end).ok()?;
+    Some((end - start).num_seconds())
+}
+
+/// A closed case opened again: it no longer counts as closed (nor as called back, for
+/// `Reopen`; an unsatisfied callback stays on the case as what reopened it).
+fn reopened(row: &mut store::IncidentRecord, m: &mut Measures) {
+    row.closed_at = None;
+    m.close_seconds = None;
+    m.on_time = None;
+}
+
 /// What the action changes on the case row besides its state.
 fn effects(
     tx: &mut Tx<'_>,
@@ -276,6 +315,7 @@ fn effects(
     from: Status,
     to: Status,
     row: &mut store::IncidentRecord,
+    m: &mut Measures,
 ) -> Result<(), AppError> {
     let now = tx.now_utc();
     let due = |tx: &mut Tx<'_>, stage: Stage| -> Result<Option<String>, AppError> {
@@ -284,7 +324,9 @@ fn effects(
     };
     match t.action {
         // The register deadline runs until the case is dispatched (立案派遣).
-        Action::Register => {}
+        Action::Register => {
+            m.registered_at.get_or_insert_with(|| tx.now().to_owned());
+        }
         Action::Reject => {
             row.register_due = None;
             row.closed_at = Some(tx.now().to_owned());
@@ -299,28 +341,42 @@ fn effects(
             row.register_due = None;
             row.sign_due = due(tx, Stage::Sign)?;
             row.close_due = due(tx, Stage::Close)?;
+            m.due_at.clone_from(&row.close_due);
+            m.dispatched_at = Some(tx.now().to_owned());
         }
-        Action::Sign => row.sign_due = None,
+        Action::Sign => {
+            row.sign_due = None;
+            m.signed_at = Some(tx.now().to_owned());
+            m.sign_seconds = seconds_between(m.dispatched_at.as_deref(), tx.now());
+        }
         Action::Close | Action::MergeInto => {
             row.register_due = None;
             row.sign_due = None;
             row.close_due = None;
             row.closed_at = Some(tx.now().to_owned());
+            m.close_seconds = seconds_between(Some(&row.created_at), tx.now());
+            m.on_time = m.due_at.as_ref().map(|d| d.as_str() >= tx.now());
+            // A new closure waits for a callback of its own.
+            m.callback_at = None;
             if t.action == Action::MergeInto {
                 row.merged_into = t.into.map(|i| i.to_string());
             }
         }
         Action::Callback => {
             row.satisfied = t.satisfied;
+            m.callback_at = Some(tx.now().to_owned());
             if to != Status::Closed {
-                row.closed_at = None;
+                reopened(row, m);
                 row.close_due = due(tx, Stage::Close)?;
+                m.due_at.clone_from(&row.close_due);
             }
         }
         Action::Reopen => {
-            row.closed_at = None;
+            reopened(row, m);
             row.satisfied = None;
+            m.callback_at = None;
             row.close_due = due(tx, Stage::Close)?;
+            m.due_at.clone_from(&row.close_due);
         }
         Action::Hold => row.held_from = Some(from.as_str().to_owned()),
         Action::Resume => row.held_from = None,
@@ -343,6 +399,7 @@ fn effects(
                 .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
                 .map_or(now, |d| d.with_timezone(&chrono::Utc));
             row.close_due = Some(stored_time(calendar::deadline(tx.conn, base, limit)?));
+            m.due_at.clone_from(&row.close_due);
         }
         Action::RefuseExtension => row.extension_pending = false,
         Action::Start

@@ -1,0 +1,517 @@
+//! The command centre's figures, on a crafted set of cases where every figure has a value
+//! counted by hand (the means are recounted from the cases' own history), and the heat map.
+
+use crate::attachments::{jpeg, multipart, upload};
+use crate::helpers::{SmallGrid, TestApp, id};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const IN_COMMUNITY: (f64, f64) = (21.6, 111.05);
+const IN_EAST: (f64, f64) = (21.6, 111.15);
+/// Three seconds to close: a case closed at once is on time, one closed after a wait is late.
+const FAST: &str = "0197";
+
+struct World {
+    app: TestApp,
+    grid: SmallGrid,
+    worker: String,
+    staff: String,
+    officer: String,
+}
+
+async fn report(w: &World, token: &str, category: &str, (lat, lng): (f64, f64)) -> Value {
+    let r = w
+        .app
+        .send(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(token),
+            Some(json!({"category": category, "description": "统计用例",
+                        "location": {"lat": lat, "lng": lng}})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json()
+}
+
+async fn act(w: &World, token: &str, case: &Value, b: Value) -> Value {
+    let path = format!(
+        "/api/v1/incidents/{}/transitions",
+        case["id"].as_str().unwrap()
+    );
+    let etag = format!("\"{}\"", case["version"]);
+    let r = w
+        .app
+        .send(
+            Method::POST,
+            &path,
+            Some(token),
+            Some(b.clone()),
+            &[("if-match", etag.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{b}: {}", r.text);
+    r.json()
+}
+
+async fn fetch(w: &World, case: &Value) -> Value {
+    w.app
+        .get_as(
+            &w.staff,
+            &format!("/api/v1/incidents/{}", case["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+}
+
+/// Registered, dispatched (to `department` if named) and signed for.
+async fn signed(w: &World, case: Value, department: Option<&str>) -> Value {
+    let mut c = act(w, &w.staff, &case, json!({"action": "register"})).await;
+    let dispatch = match department {
+        Some(d) => json!({"action": "dispatch", "department_id": d}),
+        None => json!({"action": "dispatch"}),
+    };
+    c = act(w, &w.staff, &c, dispatch).await;
+    act(w, &w.staff, &c, json!({"action": "sign"})).await
+}
+
+/// From signed for to closed: handled, a result photo, reported back, verified, closed.
+async fn closed(w: &World, case: Value) -> Value {
+    let mut c = act(w, &w.staff, &case, json!({"action": "start"})).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let photo = upload(
+        &w.app,
+        &w.staff,
+        &cid,
+        "result",
+        multipart("file", "r.jpg", "image/jpeg", &jpeg(9)),
+    )
+    .await;
+    assert_eq!(photo.status, 201, "{}", photo.text);
+    c = fetch(w, &c).await;
+    for step in ["resolve", "verify", "close"] {
+        c = act(w, &w.staff, &c, json!({"action": step})).await;
+    }
+    c
+}
+
+/// The time of the case's last history entry of `action`.
+fn at(case: &Value, action: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    let e = case["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|h| h["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} in {case}"));
+    chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap()
+}
+
+async fn world() -> World {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, worker) = app
+        .user(
+            "st.worker",
+            &["grid_worker"],
+            &[(id(&grid.community), true)],
+        )
+        .await;
+    let (_, staff) = app.staff("st.staff", &grid).await;
+    let (_, officer) = app
+        .user(
+            "st.officer",
+            &["subdistrict_officer"],
+            &[(id(&grid.district), true)],
+        )
+        .await;
+    let fast =
+        json!({"register": {"seconds": 600}, "sign": {"seconds": 600}, "close": {"seconds": 3}});
+    let cat = app
+        .post(
+            "/api/v1/incident-categories",
+            json!({"code": FAST, "parent_code": "01", "name": "限时演练", "key": "fast_drill",
+                   "lowest_level": 3, "routing": "locality",
+                   "time_limits": {"urgent": fast, "normal": fast, "complex": fast}}),
+        )
+        .await;
+    assert_eq!(cat.status, 201, "{}", cat.text);
+    World {
+        app,
+        grid,
+        worker,
+        staff,
+        officer,
+    }
+}
+
+#[actix_web::test]
+async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
+    let w = world().await;
+    let from = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let dept = w
+        .app
+        .post(
+            "/api/v1/departments",
+            json!({"code": "roads", "name": "公路局"}),
+        )
+        .await;
+    let dept = dept.json()["id"].as_str().unwrap().to_owned();
+    // A slow category of the seed: its close deadline is working days away, outside the period.
+    let slow = "0101";
+
+    // c1 closed at once (on time) and called back satisfied.
+    let c1 = signed(&w, report(&w, &w.worker, FAST, IN_COMMUNITY).await, None).await;
+    let c1 = closed(&w, c1).await;
+    let c1 = act(
+        &w,
+        &w.staff,
+        &c1,
+        json!({"action": "callback", "satisfied": true}),
+    )
+    .await;
+    // c2 closed after its three seconds: late.
+    let c2 = signed(&w, report(&w, &w.worker, FAST, IN_COMMUNITY).await, None).await;
+    // c3 dispatched to the department and never signed for: due, not closed, overdue.
+    let c3 = report(&w, &w.worker, FAST, IN_COMMUNITY).await;
+    let c3 = act(&w, &w.staff, &c3, json!({"action": "register"})).await;
+    let c3 = act(
+        &w,
+        &w.staff,
+        &c3,
+        json!({"action": "dispatch", "department_id": dept}),
+    )
+    .await;
+    // c4 closed on time, then called back unsatisfied: open again, due anew, soon overdue.
+    let c4 = closed(
+        &w,
+        signed(&w, report(&w, &w.worker, FAST, IN_COMMUNITY).await, None).await,
+    )
+    .await;
+    let c4 = act(
+        &w,
+        &w.staff,
+        &c4,
+        json!({"action": "callback", "satisfied": false}),
+    )
+    .await;
+    // c5 slow: signed for, due in days; the department summoned, and reports in at once.
+    let c5 = signed(&w, report(&w, &w.worker, slow, IN_COMMUNITY).await, None).await;
+    let c5 = act(
+        &w,
+        &w.officer,
+        &c5,
+        json!({"action": "summon", "department_ids": [dept]}),
+    )
+    .await;
+    let (_, clerk) = w
+        .app
+        .user_in("st.clerk", &["department"], &[], Some(&dept))
+        .await;
+    act(&w, &clerk, &c5, json!({"action": "report_in"})).await;
+    // c6 rejected as reported: counts in no figure.
+    let c6 = report(&w, &w.worker, FAST, IN_COMMUNITY).await;
+    act(
+        &w,
+        &w.staff,
+        &c6,
+        json!({"action": "reject", "note": "不属实"}),
+    )
+    .await;
+    // c7 in the east subdistrict, closed on time.
+    let c7 = closed(
+        &w,
+        signed(&w, report(&w, &w.staff, FAST, IN_EAST).await, None).await,
+    )
+    .await;
+
+    // Three seconds on: c2 closes late; c3 and c4 are past their close deadlines.
+    actix_web::rt::time::sleep(Duration::from_millis(3_300)).await;
+    let c2 = closed(&w, c2).await;
+    let c4 = fetch(&w, &c4).await;
+    assert_eq!(c4["status"], "in_progress");
+
+    let q = format!(
+        "from={}&to={}",
+        urlencode(&from.to_rfc3339()),
+        urlencode(&(chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339())
+    );
+    let district = id(&w.grid.district).to_owned();
+    let r = w
+        .app
+        .get_as(&w.officer, &format!("/api/v1/stats/units/{district}?{q}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let s = r.json();
+    let t = &s["totals"];
+    // registered: all but the rejected c6. due: the fast ones but c6. closed of them: c1, c2,
+    // c7 (c4 reopened); on time: c1, c7. Closed in the period: c1, c2, c7; called back: c1,
+    // satisfied. Overdue now: c3, c4. Signed for: all but c3 and c6.
+    for (k, v) in [
+        ("registered", json!(6)),
+        ("due", json!(5)),
+        ("closed", json!(3)),
+        ("closed_on_time", json!(2)),
+        ("closure_rate", json!(0.6)),
+        ("on_time_rate", json!(0.4)),
+        ("closed_in_period", json!(3)),
+        ("replied", json!(1)),
+        ("reply_rate", json!(1.0 / 3.0)),
+        ("satisfied", json!(1)),
+        ("satisfaction_rate", json!(1.0)),
+        ("overdue_now", json!(2)),
+        ("signed", json!(5)),
+    ] {
+        assert_eq!(t[k], v, "{k} in {t}");
+    }
+    // The means, recounted from each case's history: whole seconds per case, then the mean.
+    let whole = |a: chrono::DateTime<chrono::FixedOffset>,
+                 b: chrono::DateTime<chrono::FixedOffset>| {
+        (b - a).num_seconds()
+    };
+    let (c5, c7) = (fetch(&w, &c5).await, c7);
+    let signs: Vec<i64> = [&c1, &c2, &c4, &c5, &c7]
+        .iter()
+        .map(|c| whole(at(c, "dispatch"), at(c, "sign")))
+        .collect();
+    assert_eq!(t["mean_sign_seconds"], json!(signs.iter().sum::<i64>() / 5));
+    let closes: Vec<i64> = [&c1, &c2, &c7]
+        .iter()
+        .map(|c| whole(at(c, "report"), at(c, "close")))
+        .collect();
+    assert!(closes[1] >= 3, "c2 took its three seconds: {closes:?}");
+    assert_eq!(
+        t["mean_close_seconds"],
+        json!(closes.iter().sum::<i64>() / 3)
+    );
+
+    // Split by child: the west subdistrict holds c1–c6, the east c7; the district owns none.
+    let by_child = s["by_child"].as_array().unwrap();
+    let child = |u: &Value| {
+        by_child
+            .iter()
+            .find(|c| c["unit"]["id"] == u["id"])
+            .unwrap()
+            .clone()
+    };
+    let (west, east) = (child(&w.grid.west), child(&w.grid.east));
+    assert_eq!(
+        (
+            west["registered"].clone(),
+            west["due"].clone(),
+            west["closed"].clone()
+        ),
+        (json!(5), json!(4), json!(2))
+    );
+    assert_eq!(
+        (
+            east["registered"].clone(),
+            east["due"].clone(),
+            east["closed_on_time"].clone()
+        ),
+        (json!(1), json!(1), json!(1))
+    );
+    assert_eq!(s["own"]["registered"], 0);
+    assert!(
+        s["own"].get("closure_rate").is_none(),
+        "no rate without cases: {}",
+        s["own"]
+    );
+    // Split by category: five fast, one slow.
+    let by_cat = s["by_category"].as_array().unwrap();
+    let cat = |code: &str| {
+        by_cat
+            .iter()
+            .find(|c| c["category"]["code"] == code)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cat(FAST)["registered"], 5);
+    assert_eq!(cat(FAST)["category"]["name"], "限时演练");
+    assert_eq!(
+        (cat(slow)["registered"].clone(), cat(slow)["due"].clone()),
+        (json!(1), json!(0))
+    );
+
+    // The department: c3 dispatched to it (due, open, overdue); c5's summons answered in time.
+    let r = w
+        .app
+        .get_as(&w.officer, &format!("/api/v1/stats/departments?{q}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let d = r.json()["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["department"]["id"] == dept.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            d["due"].clone(),
+            d["closed"].clone(),
+            d["overdue_now"].clone()
+        ),
+        (json!(1), json!(0), json!(1))
+    );
+    assert_eq!(
+        d["summons"],
+        json!({"summoned": 1, "reported_in": 1, "reported_in_on_time": 1, "missed": 0,
+               "report_in_on_time_rate": 1.0})
+    );
+
+    // A period before any of it counts nothing but what is overdue now.
+    let r = w
+        .app
+        .get_as(
+            &w.officer,
+            &format!("/api/v1/stats/units/{district}?from=2026-01-01&to=2026-02-01"),
+        )
+        .await;
+    let t = &r.json()["totals"];
+    assert_eq!(
+        (
+            t["registered"].clone(),
+            t["due"].clone(),
+            t["overdue_now"].clone()
+        ),
+        (json!(0), json!(0), json!(2))
+    );
+    let _ = (c3, c6);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[actix_web::test]
+async fn figures_are_read_within_scope_and_bad_periods_are_refused() {
+    let w = world().await;
+    let community = id(&w.grid.community).to_owned();
+    let district = id(&w.grid.district).to_owned();
+    // The worker reads their community's figures, and the district's not at all.
+    assert_eq!(
+        w.app
+            .get_as(&w.worker, &format!("/api/v1/stats/units/{community}"))
+            .await
+            .status,
+        200
+    );
+    let other = w
+        .app
+        .get_as(&w.worker, &format!("/api/v1/stats/units/{district}"))
+        .await;
+    assert_eq!((other.status, other.code().as_str()), (404, "not_found"));
+    // Without a unit, the departments' figures are the caller's own top unit's.
+    let own = w.app.get_as(&w.worker, "/api/v1/stats/departments").await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    assert_eq!(own.json()["unit"]["id"], community.as_str());
+    // A department account reads its own cases, not a unit's figures.
+    let dept = w
+        .app
+        .post(
+            "/api/v1/departments",
+            json!({"code": "parks", "name": "园林"}),
+        )
+        .await;
+    let dept = dept.json()["id"].as_str().unwrap().to_owned();
+    let (_, clerk) = w
+        .app
+        .user_in("st.clerk2", &["department"], &[], Some(&dept))
+        .await;
+    let r = w
+        .app
+        .get_as(&clerk, &format!("/api/v1/stats/units/{community}"))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
+    for bad in [
+        format!("/api/v1/stats/units/{district}?from=yesterday"),
+        format!("/api/v1/stats/units/{district}?from=2026-03-01&to=2026-02-01"),
+        format!("/api/v1/stats/units/{district}?from=2010-01-01&to=2026-02-01"),
+        "/api/v1/stats/heatmap?res=15".to_owned(),
+        "/api/v1/stats/heatmap?format=kml".to_owned(),
+        "/api/v1/stats/departments?unit_id=nope".to_owned(),
+    ] {
+        let r = w.app.get_as(&w.officer, &bad).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_query"),
+            "{bad}: {}",
+            r.text
+        );
+    }
+    let r = w
+        .app
+        .get_as(
+            &w.officer,
+            &format!("/api/v1/stats/units/{district}?colour=red"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn the_heat_map_counts_reports_per_coarser_cell_as_json_and_geojson() {
+    let w = world().await;
+    for _ in 0..3 {
+        report(&w, &w.worker, FAST, IN_COMMUNITY).await;
+    }
+    report(&w, &w.staff, FAST, IN_EAST).await;
+    let r = w
+        .app
+        .get_as(&w.officer, "/api/v1/stats/heatmap?res=7")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let m = r.json();
+    assert_eq!((m["res"].clone(), m["total"].clone()), (json!(7), json!(4)));
+    let expect = |(lat, lng): (f64, f64)| {
+        wangge_geo::LatLng::new(lat, lng)
+            .unwrap()
+            .to_cell(wangge_geo::Resolution::Seven)
+            .to_string()
+    };
+    let mut want = vec![
+        json!({"cell": expect(IN_COMMUNITY), "count": 3}),
+        json!({"cell": expect(IN_EAST), "count": 1}),
+    ];
+    want.sort_by_key(|c| c["cell"].as_str().unwrap().to_owned());
+    assert_eq!(m["cells"], json!(want));
+    // The worker's map is their community's only.
+    let mine = w
+        .app
+        .get_as(&w.worker, "/api/v1/stats/heatmap?res=7")
+        .await
+        .json();
+    assert_eq!(mine["total"], 3);
+
+    let g = w
+        .app
+        .client
+        .get(format!("{}/api/v1/stats/heatmap?res=7", w.app.address))
+        .bearer_auth(&w.officer)
+        .header("accept", "application/geo+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(g.headers()["content-type"], "application/geo+json");
+    let g: Value = g.json().await.unwrap();
+    assert_eq!(g["type"], "FeatureCollection");
+    let features = g["features"].as_array().unwrap();
+    assert_eq!(features.len(), 2);
+    for f in features {
+        assert_eq!(f["geometry"]["type"], "Polygon");
+        let ring = f["geometry"]["coordinates"][0].as_array().unwrap();
+        assert_eq!(ring.first(), ring.last(), "a closed ring");
+        let cell: wangge_geo::CellIndex = f["id"].as_str().unwrap().parse().unwrap();
+        let centre = wangge_geo::LatLng::from(cell);
+        let lngs: Vec<f64> = ring.iter().map(|p| p[0].as_f64().unwrap()).collect();
+        assert!(lngs.iter().any(|x| *x < centre.lng()) && lngs.iter().any(|x| *x > centre.lng()));
+    }
+    let counts: i64 = features
+        .iter()
+        .map(|f| f["properties"]["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(counts, 4);
+}
