@@ -359,6 +359,27 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// Whether the request's `Accept` header names `media_type` (with a quality above zero).
+#[must_use]
+pub fn accepts(req: &HttpRequest, media_type: &str) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let refused = |p: &str| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            };
+            parts
+                .next()
+                .is_some_and(|t| t.eq_ignore_ascii_case(media_type))
+                && !parts.any(refused)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::IdempotencyKey;

@@ -36,6 +36,36 @@ pub fn parent_masks(res: Resolution) -> (i64, i64) {
     (keep.cast_signed(), set.cast_signed())
 }
 
+/// The stored leaf cells (at `leaf`) inside `cell`, as an inclusive range of their indexes:
+/// a descendant keeps the cell's digits, says `leaf` in its resolution bits, and differs only
+/// in the digits below, so `lo <= index <= hi` holds exactly for the descendants among valid
+/// leaf cells. None when `cell` is finer than `leaf`.
+///
+/// # Example
+///
+/// ```
+/// use wangge_geo::{LatLng, Resolution, leaf_range};
+///
+/// let leaf = LatLng::new(21.55, 111.05)?.to_cell(Resolution::Eleven);
+/// let parent = leaf.parent(Resolution::Eight).unwrap();
+/// let (lo, hi) = leaf_range(parent, Resolution::Eleven).unwrap();
+/// assert!((lo..=hi).contains(&(u64::from(leaf) as i64)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub fn leaf_range(cell: CellIndex, leaf: Resolution) -> Option<(i64, i64)> {
+    let (r, l) = (u8::from(cell.resolution()), u8::from(leaf));
+    if r > l {
+        return None;
+    }
+    let below_cell = (1u64 << (DIGIT_BITS * u32::from(15 - r))) - 1;
+    let below_leaf = (1u64 << (DIGIT_BITS * u32::from(15 - l))) - 1;
+    let base = (u64::from(cell) & !(RES_BITS | below_cell)) | (u64::from(l) << RES_SHIFT);
+    let lo = base | below_leaf;
+    let hi = base | below_cell;
+    Some((lo.cast_signed(), hi.cast_signed()))
+}
+
 /// A cell as a GeoJSON Feature a map draws as is: its boundary polygon (WGS-84, closed ring),
 /// with `properties` as given.
 ///
@@ -80,6 +110,39 @@ fn round6(deg: f64) -> f64 {
 mod tests {
     use super::*;
     use h3o::LatLng;
+
+    #[test]
+    fn a_leaf_range_holds_exactly_the_descendants() {
+        let leaf = Resolution::Eleven;
+        let cell = LatLng::new(21.55, 111.05)
+            .unwrap()
+            .to_cell(Resolution::Nine);
+        let (lo, hi) = leaf_range(cell, leaf).unwrap();
+        let inside: Vec<CellIndex> = cell.children(leaf).collect();
+        assert_eq!(inside.len(), 49);
+        for c in &inside {
+            assert!((lo..=hi).contains(&i64::try_from(u64::from(*c)).unwrap()));
+        }
+        // Neighbours' descendants fall outside.
+        for n in cell
+            .grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .filter(|n| *n != cell)
+        {
+            for c in n.children(leaf) {
+                assert!(
+                    !(lo..=hi).contains(&i64::try_from(u64::from(c)).unwrap()),
+                    "{c}"
+                );
+            }
+        }
+        assert_eq!(leaf_range(cell, Resolution::Eight), None);
+        let (a, b) = leaf_range(inside[0], leaf).unwrap();
+        assert_eq!((a, b), {
+            let v = i64::try_from(u64::from(inside[0])).unwrap();
+            (v, v)
+        });
+    }
 
     #[test]
     fn masks_give_h3os_parent_at_every_coarser_resolution() {

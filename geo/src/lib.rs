@@ -45,7 +45,7 @@ mod set;
 
 pub use h3o::{CellIndex, LatLng, Resolution};
 
-pub use cells::{cell_feature, parent_masks};
+pub use cells::{cell_feature, leaf_range, parent_masks};
 pub use coverage::{Coverage, MAX_TILED_LEAF_CELLS};
 pub use crs::{
     Crs, bd09_to_gcj02, from_wgs84, gcj02_to_bd09, gcj02_to_wgs84, out_of_china, to_wgs84,

@@ -362,6 +362,9 @@ pub struct IncidentFilter {
     pub newest_first: bool,
     /// Only cases inside this box, WGS-84 degrees: (min lng, min lat, max lng, max lat).
     pub bbox: Option<(f64, f64, f64, f64)>,
+    /// Only cases whose leaf cell lies in one of these inclusive ranges of cell indexes (the
+    /// leaf descendants of H3 cells, `wangge_geo::leaf_range`).
+    pub cell_ranges: Vec<(i64, i64)>,
 }
 
 /// Who the list is for: a reach over owner units, and for a department account its own cases
@@ -463,6 +466,19 @@ pub fn list(
         q = q
             .filter(incidents::lat.between(min_lat, max_lat))
             .filter(incidents::lon.between(min_lng, max_lng));
+    }
+    if let Some(((lo, hi), rest)) = filter.cell_ranges.split_first() {
+        let mut any: Box<
+            dyn BoxableExpression<
+                    incidents::table,
+                    crate::db::Backend,
+                    SqlType = diesel::sql_types::Bool,
+                >,
+        > = Box::new(incidents::cell.between(*lo, *hi));
+        for (lo, hi) in rest {
+            any = Box::new(any.or(incidents::cell.between(*lo, *hi)));
+        }
+        q = q.filter(any);
     }
     if filter.newest_first {
         if let Some(a) = after {

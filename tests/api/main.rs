@@ -21,6 +21,7 @@ mod household_import;
 mod households;
 mod idempotency;
 mod import_export;
+mod incident_export;
 mod incidents;
 mod limits;
 mod locate;

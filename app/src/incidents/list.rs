@@ -20,6 +20,8 @@ pub struct ListQuery {
     /// Only cases owned in this unit's subtree.
     pub unit: Option<UnitId>,
     pub overdue: bool,
+    /// Only cases inside these H3 cells (each no finer than the leaf resolution).
+    pub cells: Vec<wangge_geo::CellIndex>,
 }
 
 /// One page (`limit + 1` rows tell whether more follow).
@@ -33,6 +35,7 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
     now: DateTime<Utc>,
+    leaf: wangge_geo::Resolution,
 ) -> Result<Vec<Value>, AppError> {
     let department = caller
         .account
@@ -46,6 +49,15 @@ pub fn list(
         (None, _) => return Err(AppError::forbidden("your roles do not read incidents")),
     };
     let mut filter = q.filter.clone();
+    for c in &q.cells {
+        let range = wangge_geo::leaf_range(*c, leaf).ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_query",
+                format!("cells: {c} is finer than the resolution cases are placed at ({leaf})"),
+            )
+        })?;
+        filter.cell_ranges.push(range);
+    }
     if let Some(u) = q.unit {
         let unit = grid::get_unit(conn, u).map_err(|_| AppError::not_found("unit"))?;
         filter.under_path = Some(unit.path);

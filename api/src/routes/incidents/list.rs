@@ -4,7 +4,7 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::http;
 use crate::startup::{AppState, StateExt};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use wangge_app::incidents::list::{ListQuery, list as list_cases};
 use wangge_domain::incident::{CategoryCode, Priority, Status};
@@ -31,6 +31,24 @@ pub struct Query {
     order: Option<String>,
     /// `min_lng,min_lat,max_lng,max_lat` in WGS-84 degrees.
     bbox: Option<String>,
+    /// H3 cells, comma-separated.
+    cells: Option<String>,
+    /// `json` (the default) or `csv`.
+    format: Option<String>,
+}
+
+/// The most cells one list may name.
+const MAX_CELLS: usize = 100;
+
+fn cells(s: &str) -> Result<Vec<wangge_geo::CellIndex>, ApiError> {
+    let cells: Vec<&str> = s.split(',').map(str::trim).collect();
+    if cells.len() > MAX_CELLS {
+        return Err(bad(format!("cells: at most {MAX_CELLS}")));
+    }
+    cells
+        .into_iter()
+        .map(|c| wangge_geo::parse_cell(c).map_err(|e| bad(format!("cells: {e}"))))
+        .collect()
 }
 
 /// `min_lng,min_lat,max_lng,max_lat`: four finite numbers, each minimum below its maximum.
@@ -76,14 +94,8 @@ fn bad(m: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_query", m)
 }
 
-pub async fn list(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    query: web::Query<Query>,
-) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let limit = http::limit(q.limit)?;
-    let after: Option<IncidentId> = http::cursor(q.cursor.as_deref())?;
+/// The query as the use case takes it.
+fn parse(q: &Query) -> Result<ListQuery, ApiError> {
     let mut lq = ListQuery::default();
     if let Some(s) = &q.status {
         for one in s.split(',') {
@@ -130,9 +142,26 @@ pub async fn list(
         Some("newest") => true,
         Some(o) => return Err(bad(format!("order: {o:?} is not oldest or newest"))),
     };
-    let after = after.map(|a| a.to_string());
-    let rows = state
+    lq.cells = q
+        .cells
+        .as_deref()
+        .map(cells)
+        .transpose()?
+        .unwrap_or_default();
+    Ok(lq)
+}
+
+/// One page of the list, `limit + 1` rows.
+pub(crate) async fn page(
+    state: &web::Data<AppState>,
+    user: &AuthUser,
+    lq: ListQuery,
+    after: Option<String>,
+    limit: u32,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    state
         .read(user.who(), move |r| {
+            let leaf = r.svc.config.leaf;
             list_cases(
                 r.conn,
                 &r.caller,
@@ -140,9 +169,33 @@ pub async fn list(
                 after.as_deref(),
                 i64::from(limit) + 1,
                 chrono::Utc::now(),
+                leaf,
             )
         })
-        .await?;
+        .await
+}
+
+pub async fn list(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<Query>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = http::limit(q.limit)?;
+    let after: Option<IncidentId> = http::cursor(q.cursor.as_deref())?;
+    let lq = parse(&q)?;
+    let wants_csv = match q.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        None => http::accepts(&req, "text/csv"),
+        Some(f) => return Err(bad(format!("format: {f:?} is not json or csv"))),
+    };
+    let after = after.map(|a| a.to_string());
+    if wants_csv {
+        return super::csv::stream(state, user, lq, after).await;
+    }
+    let rows = page(&state, &user, lq, after, limit).await?;
     Ok(HttpResponse::Ok().json(http::page(rows, limit, |v| {
         v["id"].as_str().unwrap_or_default().to_owned()
     })))

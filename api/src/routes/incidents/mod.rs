@@ -1,6 +1,7 @@
 //! Incidents (`/api/v1/incidents`): a file per operation.
 
 pub mod attachments;
+pub mod csv;
 pub mod get;
 pub mod list;
 pub mod report;

@@ -5,7 +5,6 @@ use super::{span, unit_id};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::startup::{AppState, StateExt};
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use wangge_app::stats::HeatmapFormat;
@@ -37,11 +36,7 @@ pub async fn heatmap(
     let unit = unit_id(query.unit_id.as_deref())?;
     let res = Resolution::try_from(query.res.unwrap_or(DEFAULT_RES))
         .map_err(|_| bad("res: an H3 resolution, 0 to 15"))?;
-    let accept_geo = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/geo+json"));
+    let accept_geo = crate::http::accepts(&req, "application/geo+json");
     let format = match query.format.as_deref() {
         Some("geojson") => HeatmapFormat::GeoJson,
         Some("json") => HeatmapFormat::Json,
