@@ -15,6 +15,9 @@ use wangge_persistence::Sealed;
 pub enum PiiKind {
     IdCard,
     Phone,
+    /// A reporter's own name (residents' names are not sealed; a reporter's may be a
+    /// whistle-blower's).
+    Name,
     /// A stored answer to an idempotent request (it may hold a one-time password).
     Answer,
 }
@@ -24,6 +27,7 @@ impl PiiKind {
         match self {
             Self::IdCard => "id_card",
             Self::Phone => "phone",
+            Self::Name => "name",
             Self::Answer => "answer",
         }
     }

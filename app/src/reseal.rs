@@ -42,7 +42,10 @@ pub enum ResealError {
 fn kind_of(col: SealedColumn) -> PiiKind {
     match col {
         SealedColumn::ResidentIdCard => PiiKind::IdCard,
-        SealedColumn::ResidentPhone | SealedColumn::UserPhone => PiiKind::Phone,
+        SealedColumn::ResidentPhone | SealedColumn::UserPhone | SealedColumn::ReporterPhone => {
+            PiiKind::Phone
+        }
+        SealedColumn::ReporterName => PiiKind::Name,
     }
 }
 

@@ -47,6 +47,10 @@ pub enum Action {
     ReportIncident,
     /// Act on a case owned inside the capture scope (which actions, the state machine says).
     HandleIncident,
+    /// Learn who made an anonymous report (audited). The law names the command centre as
+    /// the one place that may (domain.md, "Anonymous"): the people who handle the case never
+    /// learn it.
+    RevealAnonymousReporter,
 }
 
 impl Action {
@@ -98,6 +102,7 @@ impl Action {
             Self::RecordVisit => &[GridWorker, GroupLeader, CommunityStaff],
             Self::ReadUser | Self::ManageUser | Self::ManageGrid | Self::ReadChanges => &[Admin],
             Self::ReadAudit => &[Admin, CommandCentre],
+            Self::RevealAnonymousReporter => &[CommandCentre],
             // Admins run the system, not cases.
             Self::ReadIncident | Self::HandleIncident => &[
                 GridWorker,

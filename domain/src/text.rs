@@ -102,6 +102,16 @@ bounded_text!(
     /// A resident's name.
     PersonName, "name", 64, false
 );
+impl PersonName {
+    /// `张**`: the first character stays visible.
+    #[must_use]
+    pub fn masked(&self) -> String {
+        let mut chars = self.as_str().chars();
+        let first = chars.next().map(String::from).unwrap_or_default();
+        format!("{first}{}", "*".repeat(chars.count().max(1)))
+    }
+}
+
 bounded_text!(
     /// An account's display name.
     DisplayName, "display_name", 64, false

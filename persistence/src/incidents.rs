@@ -5,7 +5,7 @@ use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{
     incident_attachments as attachments, incident_departments as summons,
-    incident_measures as measures, incidents,
+    incident_measures as measures, incident_reporters as reporters, incidents,
 };
 use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
 use diesel::prelude::*;
@@ -59,6 +59,40 @@ pub struct Measures {
     pub close_seconds: Option<i64>,
     pub on_time: Option<bool>,
     pub callback_at: Option<String>,
+}
+
+/// A reporter's own name and phone, sealed, with their masked forms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = reporters, treat_none_as_default_value = false)]
+pub struct Reporter {
+    pub incident_id: String,
+    pub name_cipher: Option<Vec<u8>>,
+    pub name_key_id: Option<String>,
+    pub name_masked: Option<String>,
+    pub phone_cipher: Option<Vec<u8>>,
+    pub phone_key_id: Option<String>,
+    pub phone_masked: Option<String>,
+}
+
+/// # Errors
+/// Database errors.
+pub fn insert_reporter(conn: &mut AnyConnection, row: &Reporter) -> Result<(), StoreError> {
+    on_backend!(conn, |c| diesel::insert_into(reporters::table)
+        .values(row)
+        .execute(c))?;
+    Ok(())
+}
+
+/// The reporter's name and phone given with a case, if any.
+///
+/// # Errors
+/// Database errors.
+pub fn reporter_of(conn: &mut AnyConnection, id: &str) -> Result<Option<Reporter>, StoreError> {
+    Ok(reporters::table
+        .find(id)
+        .select(Reporter::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// A case's measures (empty before its first measured step).
@@ -358,6 +392,9 @@ pub struct IncidentFilter {
     pub closed_to: Option<String>,
     /// Reported by this account.
     pub reporter_id: Option<String>,
+    /// Leave out anonymous reports (a reporter filter by anyone but the reporter must not
+    /// tell who made them).
+    pub named_only: bool,
     /// Newest first (ids are UUIDv7, so id order is report order).
     pub newest_first: bool,
     /// Only cases inside this box, WGS-84 degrees: (min lng, min lat, max lng, max lat).
@@ -461,6 +498,9 @@ pub fn list(
     }
     if let Some(r) = &filter.reporter_id {
         q = q.filter(incidents::reporter_id.eq(r.clone()));
+    }
+    if filter.named_only {
+        q = q.filter(incidents::anonymous.eq(false));
     }
     if let Some((min_lng, min_lat, max_lng, max_lat)) = filter.bbox {
         q = q

@@ -332,6 +332,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    incident_reporters (incident_id) {
+        incident_id -> Text,
+        name_cipher -> Nullable<Binary>,
+        name_key_id -> Nullable<Text>,
+        name_masked -> Nullable<Text>,
+        phone_cipher -> Nullable<Binary>,
+        phone_key_id -> Nullable<Text>,
+        phone_masked -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     incident_measures (incident_id) {
         incident_id -> Text,
         registered_at -> Nullable<Text>,

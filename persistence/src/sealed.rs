@@ -12,10 +12,18 @@ pub enum SealedColumn {
     ResidentIdCard,
     ResidentPhone,
     UserPhone,
+    ReporterName,
+    ReporterPhone,
 }
 
 impl SealedColumn {
-    pub const ALL: [Self; 3] = [Self::ResidentIdCard, Self::ResidentPhone, Self::UserPhone];
+    pub const ALL: [Self; 5] = [
+        Self::ResidentIdCard,
+        Self::ResidentPhone,
+        Self::UserPhone,
+        Self::ReporterName,
+        Self::ReporterPhone,
+    ];
 
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -23,6 +31,8 @@ impl SealedColumn {
             Self::ResidentIdCard => "residents.id_card",
             Self::ResidentPhone => "residents.phone",
             Self::UserPhone => "users.phone",
+            Self::ReporterName => "incident_reporters.name",
+            Self::ReporterPhone => "incident_reporters.phone",
         }
     }
 }
@@ -55,6 +65,26 @@ macro_rules! with_column {
             SealedColumn::UserPhone => {
                 use crate::schema::users::dsl as d;
                 let ($t, $id, $cipher, $key) = (d::users, d::id, d::phone_cipher, d::phone_key_id);
+                $body
+            }
+            SealedColumn::ReporterName => {
+                use crate::schema::incident_reporters::dsl as d;
+                let ($t, $id, $cipher, $key) = (
+                    d::incident_reporters,
+                    d::incident_id,
+                    d::name_cipher,
+                    d::name_key_id,
+                );
+                $body
+            }
+            SealedColumn::ReporterPhone => {
+                use crate::schema::incident_reporters::dsl as d;
+                let ($t, $id, $cipher, $key) = (
+                    d::incident_reporters,
+                    d::incident_id,
+                    d::phone_cipher,
+                    d::phone_key_id,
+                );
                 $body
             }
         }

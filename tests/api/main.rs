@@ -27,6 +27,7 @@ mod limits;
 mod locate;
 mod pii;
 mod races;
+mod reporters;
 mod stats;
 mod units;
 mod users;

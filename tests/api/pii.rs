@@ -70,12 +70,30 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // A report with its reporter's own name and phone (sealed the same way).
+    let r = app
+        .send(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(&staff),
+            Some(json!({"category": "0102", "description": "举报", "location": {"lat": 21.6, "lng": 111.05},
+                        "reporter": {"name": "王五", "phone": "13700137000"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
 
     let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
     let old_id = PII_KEY.split(':').next().unwrap();
     assert_eq!(
         counts(&mut conn),
-        [under(old_id, 2), under(old_id, 2), under(old_id, 1)]
+        [
+            under(old_id, 2),
+            under(old_id, 2),
+            under(old_id, 1),
+            under(old_id, 1),
+            under(old_id, 1)
+        ]
     );
 
     // A key nobody configured cannot open the values: nothing is written.
@@ -115,11 +133,17 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
     })
     .unwrap();
     let moved: Vec<u64> = report.resealed.iter().map(|(_, n)| *n).collect();
-    assert_eq!(moved, [2, 2, 1]);
-    assert_eq!(progress, [1, 2, 3, 4, 5], "one call per batch of one");
+    assert_eq!(moved, [2, 2, 1, 1, 1]);
+    assert_eq!(progress, [1, 2, 3, 4, 5, 6, 7], "one call per batch of one");
     assert_eq!(
         counts(&mut conn),
-        [under("t2", 2), under("t2", 2), under("t2", 1)]
+        [
+            under("t2", 2),
+            under("t2", 2),
+            under("t2", 1),
+            under("t2", 1),
+            under("t2", 1)
+        ]
     );
     let again = reseal::reseal(&mut conn, &rotated, &Who::operator(), 10, &mut |_| {}).unwrap();
     assert!(
@@ -136,6 +160,8 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
         (SealedColumn::ResidentIdCard, PiiKind::IdCard),
         (SealedColumn::ResidentPhone, PiiKind::Phone),
         (SealedColumn::UserPhone, PiiKind::Phone),
+        (SealedColumn::ReporterName, PiiKind::Name),
+        (SealedColumn::ReporterPhone, PiiKind::Phone),
     ] {
         for v in sealed::not_under_key(&mut conn, col, "none", "", 10).unwrap() {
             opened.push(only_new.open(kind, &v.cipher, &v.key_id).unwrap());
@@ -148,6 +174,8 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
         "13800000000".to_owned(),
         "13812345671".to_owned(),
         "13912345678".to_owned(),
+        "王五".to_owned(),
+        "13700137000".to_owned(),
     ];
     expected.sort();
     assert_eq!(opened, expected);
@@ -180,6 +208,7 @@ async fn resealing_moves_personal_data_to_the_current_key_so_the_old_one_can_go(
     );
     assert_eq!(
         details[2]["values"],
-        json!({ "residents.id_card": 2, "residents.phone": 2, "users.phone": 1 })
+        json!({ "residents.id_card": 2, "residents.phone": 2, "users.phone": 1,
+                "incident_reporters.name": 1, "incident_reporters.phone": 1 })
     );
 }

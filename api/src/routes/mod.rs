@@ -173,6 +173,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(res("/incidents/{id}").get(incidents::get::get).done())
                 .service(
+                    res("/incidents/{id}/reporter")
+                        .get(incidents::reporter::reveal)
+                        .done(),
+                )
+                .service(
                     res("/incidents/{id}/attachments")
                         .post(incidents::attachments::upload)
                         .done(),

@@ -49,6 +49,11 @@ pub fn list(
         (None, _) => return Err(AppError::forbidden("your roles do not read incidents")),
     };
     let mut filter = q.filter.clone();
+    // Filtering by someone else's reports must not tell which anonymous ones are theirs.
+    filter.named_only = filter
+        .reporter_id
+        .as_deref()
+        .is_some_and(|r| Some(r) != caller.account_id());
     for c in &q.cells {
         let range = wangge_geo::leaf_range(*c, leaf).ok_or_else(|| {
             AppError::bad_request(

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod list;
 pub mod read;
 pub mod report;
+pub mod reporter;
 pub mod transition;
 
 use crate::caller::Caller;

@@ -38,6 +38,9 @@ pub struct IncidentView {
     pub deadlines: Value,
     pub departments: Value,
     pub anonymous: bool,
+    /// Who reported it, masked; left out of an anonymous report for all but its reporter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
     pub extension_pending: bool,
@@ -92,14 +95,29 @@ pub fn view(
     }
     let rows = journal::history_of(conn, "incident", &r.id, None, HISTORY_LIMIT + 1)?;
     let truncated = i64::try_from(rows.len()).unwrap_or(i64::MAX) > HISTORY_LIMIT;
+    let hidden = super::reporter::hidden_from(r, caller);
     let history = rows
         .into_iter()
         .take(usize::try_from(HISTORY_LIMIT).unwrap_or(usize::MAX))
         .map(|h| {
             let details: Value = serde_json::from_str(&h.details).unwrap_or(Value::Null);
-            entry(&h.at, h.actor_name.as_deref(), &h.kind, details)
+            // The report's own steps would name an anonymous reporter.
+            let reporter_step =
+                h.version == Some(1) && h.actor_id.as_deref() == r.reporter_id.as_deref();
+            let actor = if hidden && reporter_step {
+                Some(super::reporter::ANONYMOUS)
+            } else {
+                h.actor_name.as_deref()
+            };
+            entry(&h.at, actor, &h.kind, details)
         })
         .collect();
+    let reporter = if hidden {
+        None
+    } else {
+        let sealed = wangge_persistence::incidents::reporter_of(conn, &r.id)?;
+        Some(super::reporter::masked(r, sealed.as_ref()))
+    };
     let summoned: Vec<Value> = l
         .summoned
         .iter()
@@ -128,6 +146,7 @@ pub fn view(
         deadlines: deadlines(r, now),
         departments,
         anonymous: r.anonymous,
+        reporter,
         merged_into: r.merged_into.clone(),
         extension_pending: r.extension_pending,
         escalations: r.escalations,
@@ -183,6 +202,7 @@ pub fn fresh(
         deadlines: deadlines(r, now),
         departments,
         anonymous: r.anonymous,
+        reporter: None,
         merged_into: None,
         extension_pending: false,
         escalations: 0,

@@ -38,6 +38,9 @@ pub struct NewIncident {
     pub description: Description,
     pub place: Place,
     pub anonymous: bool,
+    /// The reporter's own name and phone, when given (sealed before they are stored).
+    pub reporter_name: Option<wangge_domain::PersonName>,
+    pub reporter_phone: Option<wangge_domain::PhoneNumber>,
 }
 
 /// An open case near the new one.
@@ -204,6 +207,10 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
         version: 1,
     };
     store::insert(tx.conn, &record)?;
+    let reporter = super::reporter::seal(&tx.svc.pii, &id, new);
+    if let Some(r) = &reporter {
+        store::insert_reporter(tx.conn, r)?;
+    }
     let routing =
         json!({ "unit_id": owner, "rule": routed.rule, "explanation": routed.explanation });
     let mut steps = vec![(
@@ -258,7 +265,8 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
     let allowed = flow::allowed(&case, &actor(tx.caller, &standing));
     let category_brief =
         json!({ "code": category.code, "name": category.name, "key": category.key });
-    let incident = read::fresh(&record, category_brief, owner_chain, history, allowed, now);
+    let mut incident = read::fresh(&record, category_brief, owner_chain, history, allowed, now);
+    incident.reporter = Some(super::reporter::masked(&record, reporter.as_ref()));
     Ok(Reported {
         incident,
         possible_duplicates: duplicates,

@@ -5,6 +5,7 @@ pub mod csv;
 pub mod get;
 pub mod list;
 pub mod report;
+pub mod reporter;
 pub mod transition;
 
 pub(crate) const WHAT: &str = "incident";

@@ -12,7 +12,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use wangge_app::incidents::report::{NewIncident, Place, report};
 use wangge_domain::incident::{CategoryCode, Priority};
-use wangge_domain::{Description, HouseholdId, IncidentId, ValidationError};
+use wangge_domain::{
+    Description, HouseholdId, IncidentId, PersonName, PhoneNumber, ValidationError,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,12 +31,25 @@ pub struct ReportBody {
     household_id: Option<String>,
     #[serde(default)]
     anonymous: bool,
+    #[serde(default, deserialize_with = "http::non_null")]
+    reporter: Option<ReporterIn>,
+}
+
+/// A reporter's own name and phone (a resident who called, say).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReporterIn {
+    #[serde(default, deserialize_with = "http::non_null")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "http::non_null")]
+    phone: Option<String>,
 }
 
 impl TryFrom<ReportBody> for NewIncident {
     type Error = ValidationError;
 
     fn try_from(b: ReportBody) -> Result<Self, Self::Error> {
+        let reporter = b.reporter;
         let place = match (b.location, b.household_id) {
             (Some(p), None) => Place::Point(p.into()),
             (None, Some(h)) => Place::Household(
@@ -59,6 +74,22 @@ impl TryFrom<ReportBody> for NewIncident {
             description: Description::parse(&b.description)?,
             place,
             anonymous: b.anonymous,
+            reporter_name: reporter
+                .as_ref()
+                .and_then(|r| r.name.as_deref())
+                .map(|n| {
+                    PersonName::parse(n)
+                        .map_err(|e| ValidationError::new("reporter.name", e.reason))
+                })
+                .transpose()?,
+            reporter_phone: reporter
+                .as_ref()
+                .and_then(|r| r.phone.as_deref())
+                .map(|p| {
+                    PhoneNumber::parse(p)
+                        .map_err(|e| ValidationError::new("reporter.phone", e.reason))
+                })
+                .transpose()?,
         })
     }
 }
