@@ -94,12 +94,6 @@ impl Hub {
         }
         Some(Slot(self.clone()))
     }
-
-    /// Streams open now.
-    #[must_use]
-    pub fn open_streams(&self) -> usize {
-        self.streams.load(Ordering::Acquire)
-    }
 }
 
 /// A stream's place under `WANGGE_SSE_MAX_STREAMS`, given back when the stream ends.
