@@ -602,6 +602,37 @@ async fn the_stream_needs_a_login_a_reader_of_incidents_and_a_free_place() {
     }
 }
 
+#[actix_web::test]
+async fn a_stream_ends_with_its_session() {
+    let w = world_on(
+        TestApp::spawn_with(Options {
+            sse_heartbeat_s: 1,
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let mut s = open(&w.app, &w.centre).await;
+    let mut other = open(&w.app, &w.staff).await;
+    let out = w
+        .app
+        .send(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&w.centre),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, 204, "{}", out.text);
+    assert!(
+        s.ends_within(Duration::from_secs(5)).await,
+        "the stream outlived its session"
+    );
+    // Another session's stream goes on.
+    assert!(!other.ends_within(Duration::from_millis(1500)).await);
+}
+
 /// A private `redis-server` on a fixed port, so the test can stop it and start it again.
 struct RedisProcess {
     port: u16,

@@ -91,6 +91,18 @@ impl Sse {
         }
     }
 
+    /// Whether the server ends the stream within `within` (whatever it sends before).
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(_))) => {}
+                Ok(Ok(None) | Err(_)) => return true,
+            }
+        }
+    }
+
     /// The next event within `within` (comments and `retry:` skipped), or `None`.
     pub async fn next_event(&mut self, within: Duration) -> Option<Event> {
         let deadline = tokio::time::Instant::now() + within;
