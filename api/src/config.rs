@@ -106,6 +106,16 @@ pub struct Settings {
     /// `WANGGE_TRUSTED_PROXIES`: addresses or CIDRs of reverse proxies whose `Forwarded` /
     /// `X-Forwarded-For` name the client; from any other peer those headers are ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `WANGGE_SSE_HEARTBEAT_S`: how often an idle event stream gets a comment line, so
+    /// proxies keep it open, default 15.
+    pub sse_heartbeat_s: u64,
+    /// `WANGGE_SSE_MAX_STREAMS`: event streams one instance serves at once, default 1,000;
+    /// past it, 503 with `Retry-After`.
+    pub sse_max_streams: usize,
+    /// `WANGGE_SSE_POLL_MS`: how often an instance reads the change feed for events when no
+    /// notification came (another instance's writes without Redis, or a lost message),
+    /// default 1,000.
+    pub sse_poll_ms: u64,
 }
 
 /// `WANGGE_TRUSTED_PROXIES`: comma-separated addresses or CIDRs.
@@ -190,6 +200,9 @@ impl Settings {
             idempotency_ttl_s: parse_var("WANGGE_IDEMPOTENCY_TTL_S", 86_400)?,
             pii_searches_per_hour: parse_var("WANGGE_PII_SEARCHES_PER_HOUR", 60)?,
             trusted_proxies: parse_proxies(var("WANGGE_TRUSTED_PROXIES").as_deref())?,
+            sse_heartbeat_s: parse_var("WANGGE_SSE_HEARTBEAT_S", 15)?,
+            sse_max_streams: parse_var("WANGGE_SSE_MAX_STREAMS", 1000)?,
+            sse_poll_ms: parse_var("WANGGE_SSE_POLL_MS", 1000)?,
         })
     }
 

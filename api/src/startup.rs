@@ -40,6 +40,8 @@ pub struct AppState {
     pub login_throttle: crate::throttle::LoginThrottle,
     /// Woken after every committed write: the change feed's sequencer has work.
     pub sequencer: Arc<tokio::sync::Notify>,
+    /// The instance's fan-out of incident events to its event streams.
+    pub feed: Arc<crate::feed::Hub>,
 }
 
 /// Request-side helpers on the shared state (a trait, because they need the `Data` handle to
@@ -463,6 +465,7 @@ impl Application {
             svc: Arc::new(svc),
             locator,
             sequencer: Arc::new(tokio::sync::Notify::new()),
+            feed: crate::feed::Hub::new(settings.sse_max_streams),
             limiter: crate::ratelimit::Limiter::new(settings.rate_limit_per_min),
             revoked: auth::Revoked::default(),
             login_throttle: crate::throttle::LoginThrottle::new(
@@ -525,6 +528,11 @@ impl Application {
             Duration::from_secs(settings.locate_poll_s),
         ));
         actix_web::rt::spawn(crate::workers::sequence_changes(state.clone()));
+        actix_web::rt::spawn(crate::feed::pump(state.clone()));
+        if let (Some(url), Some(redis)) = (settings.redis_url.clone(), state.redis.clone()) {
+            actix_web::rt::spawn(crate::feed::subscribe_loop(state.clone(), url));
+            actix_web::rt::spawn(crate::feed::publish_heads(state.clone(), redis));
+        }
         actix_web::rt::spawn(crate::workers::prune_idempotency_keys(state.clone()));
         if settings.clock_interval_s > 0 {
             actix_web::rt::spawn(crate::workers::clock(

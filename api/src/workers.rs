@@ -1,7 +1,8 @@
-//! Background workers of an instance: the change feed's sequencer, the pruning of expired
-//! idempotency keys and the escalation clock. All are safe with many instances: the sequencer takes the sequence's
-//! row with `SKIP LOCKED` (one numbers, the others find nothing to do), and pruning deletes
-//! what any instance may delete.
+//! Background workers of an instance: the change feed's sequencer (which also tells the event
+//! streams' pump, here and through Redis, that the feed advanced), the pruning of expired
+//! idempotency keys and the escalation clock. All are safe with many instances: the
+//! sequencer takes the sequence's row with `SKIP LOCKED` (one numbers, the others find
+//! nothing to do), and pruning deletes what any instance may delete.
 
 use crate::startup::{AppState, StateExt};
 use actix_web::web;
@@ -18,20 +19,36 @@ const POLL: Duration = Duration::from_millis(500);
 /// Numbers committed changes soon after every write.
 pub async fn sequence_changes(state: web::Data<AppState>) {
     loop {
-        if actix_web::rt::time::timeout(POLL, state.sequencer.notified())
+        // Woken by a write of this instance (rather than by the timer).
+        let woken = actix_web::rt::time::timeout(POLL, state.sequencer.notified())
             .await
-            .is_ok()
-        {
+            .is_ok();
+        if woken {
             // Under load, the writes of the next few milliseconds join this batch instead of
             // taking a transaction each.
             actix_web::rt::time::sleep(GATHER).await;
         }
         let done = state
-            .db(|conn| Ok(wangge_app::changes::sequence(conn, BATCH)?))
+            .db(|conn| {
+                let n = wangge_app::changes::sequence(conn, BATCH)?;
+                let head = if n > 0 {
+                    Some(wangge_app::events::head(conn)?)
+                } else {
+                    None
+                };
+                Ok(head)
+            })
             .await;
-        if let Err(e) = done {
-            tracing::warn!(error.cause = %e, "numbering the change feed failed; retrying");
-            actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+        match done {
+            Ok(Some(head)) => crate::feed::announce(&state, head),
+            // This instance's write was numbered (or is being numbered) by another
+            // instance's sequencer, whose announcement may not reach us.
+            Ok(None) if woken => state.feed.follow_closely(),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error.cause = %e, "numbering the change feed failed; retrying");
+                actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }

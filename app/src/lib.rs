@@ -14,6 +14,7 @@ pub mod client_id;
 pub mod demo;
 pub mod departments;
 pub mod error;
+pub mod events;
 pub mod households;
 pub mod idempotency;
 pub mod incidents;

@@ -24,6 +24,7 @@ pub mod error;
 pub mod grid;
 pub mod households;
 pub mod idempotency;
+pub mod incident_feed;
 pub mod incidents;
 pub mod journal;
 pub mod locks;

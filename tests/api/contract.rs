@@ -264,6 +264,15 @@ pub fn verify(
     })
 }
 
+/// Panics unless `instance` fits the component schema `name` (for what is not a whole
+/// response body, such as the data of one server-sent event).
+pub fn check_schema(name: &str, instance: &Value) {
+    let schema = json!({ "$ref": format!("#/components/schemas/{name}") });
+    if let Err(e) = validate(&format!("#{name}"), &schema, instance) {
+        panic!("{name} does not match openapi.yaml: {e}\ninstance: {instance}");
+    }
+}
+
 /// Panics with a clear message when the response breaks the contract.
 pub fn check(method: &str, path: &str, status: u16, headers: &HeaderMap, body: &str) {
     if let Err(e) = verify(method, path, status, headers, body) {

@@ -44,6 +44,11 @@ pub struct Options {
     pub sqlite_busy_timeout_ms: u32,
     pub pii_searches_per_hour: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub sse_heartbeat_s: u64,
+    pub sse_max_streams: usize,
+    pub sse_poll_ms: u64,
+    /// Redis for this instance instead of `TEST_REDIS_URL` (a test's own `redis-server`).
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -62,6 +67,10 @@ impl Default for Options {
             sqlite_busy_timeout_ms: 10_000,
             pii_searches_per_hour: 60,
             trusted_proxies: Vec::new(),
+            sse_heartbeat_s: 15,
+            sse_max_streams: 1000,
+            sse_poll_ms: 1000,
+            redis_url: None,
         }
     }
 }
@@ -137,9 +146,11 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
     Settings {
         bind: "127.0.0.1:0".into(),
         database_url: db.url.clone(),
-        redis_url: std::env::var("TEST_REDIS_URL")
-            .ok()
-            .filter(|s| !s.is_empty()),
+        redis_url: opts.redis_url.clone().or_else(|| {
+            std::env::var("TEST_REDIS_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        }),
         // Instances of one test share a namespace; parallel tests never hear each other.
         redis_namespace: db.namespace.clone(),
         jwt_secret: Some(Secret::new(JWT_SECRET.into())),
@@ -162,6 +173,9 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         idempotency_ttl_s: opts.idempotency_ttl_s,
         pii_searches_per_hour: opts.pii_searches_per_hour,
         trusted_proxies: opts.trusted_proxies.clone(),
+        sse_heartbeat_s: opts.sse_heartbeat_s,
+        sse_max_streams: opts.sse_max_streams,
+        sse_poll_ms: opts.sse_poll_ms,
     }
 }
 

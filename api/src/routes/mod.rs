@@ -7,6 +7,7 @@ mod calendar;
 mod categories;
 mod changes;
 mod departments;
+mod events;
 mod history;
 mod households;
 mod incidents;
@@ -139,6 +140,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(res("/me/password").post(auth::change_password).done())
                 .service(res("/locate").get(locate::locate).done())
                 .service(res("/changes").get(changes::list).done())
+                .service(res("/events/stream").get(events::stream).done())
                 .service(
                     res("/departments")
                         .get(departments::list)
