@@ -310,9 +310,14 @@ fn seed_demo() -> Result<(), CliError> {
     if let Some((_, b)) = bar {
         b.finish_and_clear();
     }
+    // The cases are of the standard categories: load them (and the calendar) first, as the
+    // server does at start.
+    wangge_app::reference::seed(&mut conn, &svc)?;
+    let incidents =
+        wangge_app::demo::seed_incidents(&mut conn, s.demo_incidents, chrono::Utc::now())?;
     println!(
-        "loaded the Dianbai demo: {} units, {} households, {} residents, {} workers",
-        report.units, report.households, report.residents, report.workers
+        "loaded the Dianbai demo: {} units, {} households, {} residents, {} workers, {} incidents",
+        report.units, report.households, report.residents, report.workers, incidents
     );
     Ok(())
 }

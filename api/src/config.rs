@@ -65,6 +65,9 @@ pub struct Settings {
     /// `WANGGE_DEMO_HOUSEHOLDS`: how many synthetic households the demo seeds, default
     /// 200,000 (Dianbai's real scale).
     pub demo_households: usize,
+    /// `WANGGE_DEMO_INCIDENTS`: how many synthetic incidents over the past year the demo
+    /// seeds, default 50,000.
+    pub demo_incidents: usize,
     /// `WANGGE_DB_POOL_SIZE`, default 8.
     pub pool_size: u32,
     /// `WANGGE_SQLITE_BUSY_TIMEOUT_MS`: how long an SQLite write waits for the one write
@@ -182,6 +185,7 @@ impl Settings {
             leaf,
             seed_demo: parse_var("WANGGE_SEED_DEMO", embedded)?,
             demo_households: parse_var("WANGGE_DEMO_HOUSEHOLDS", wangge_app::demo::HOUSEHOLDS)?,
+            demo_incidents: parse_var("WANGGE_DEMO_INCIDENTS", wangge_app::demo::INCIDENTS)?,
             pool_size: parse_var("WANGGE_DB_POOL_SIZE", 8)?,
             sqlite_busy_timeout_ms: parse_var(
                 "WANGGE_SQLITE_BUSY_TIMEOUT_MS",

@@ -281,6 +281,7 @@ fn bootstrap(settings: &Settings, pool: &Pool, svc: &Services) -> Result<(), Sta
         .get()
         .map_err(|e| StartupError::Database(e.to_string()))?;
     let empty = grid::count_units(&mut conn).map_err(|e| seed_err(&e))? == 0;
+    let demo_now = settings.seed_demo && empty;
     // Counted before the demo adds its workers.
     let no_users = users::count_users(&mut conn).map_err(|e| seed_err(&e))? == 0;
     if settings.seed_demo && empty {
@@ -365,6 +366,19 @@ fn bootstrap(settings: &Settings, pool: &Pool, svc: &Services) -> Result<(), Sta
             reference.categories = loaded.categories,
             reference.calendar_days = loaded.calendar_days,
             "loaded the standard incident categories and the 2026 working-day calendar"
+        );
+    }
+    // After the categories, which the cases are of.
+    if demo_now && settings.demo_incidents > 0 {
+        let n = wangge_app::demo::seed_incidents(
+            &mut conn,
+            settings.demo_incidents,
+            chrono::Utc::now(),
+        )
+        .map_err(|e| seed_err(&e))?;
+        tracing::info!(
+            demo.incidents = n,
+            "demo incidents stored (synthetic, over the past year)"
         );
     }
     Ok(())

@@ -577,3 +577,24 @@ pub(crate) fn follow_coverage(
     }
     Ok(moves)
 }
+
+/// Where households are, for synthetic data placed among them: up to `limit` of (unit id, lon,
+/// lat, leaf cell), in id order.
+///
+/// # Errors
+/// Database errors.
+pub fn places(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<(String, f64, f64, i64)>, StoreError> {
+    Ok(households::table
+        .select((
+            households::unit_id,
+            households::lon,
+            households::lat,
+            households::cell,
+        ))
+        .order(households::id.asc())
+        .limit(limit)
+        .load(conn)?)
+}

@@ -158,6 +158,29 @@ pub fn insert(conn: &mut AnyConnection, row: &IncidentRecord) -> Result<(), Stor
     Ok(())
 }
 
+/// Inserts incidents as they are, many rows a statement (demo and benchmark data).
+///
+/// # Errors
+/// Database errors.
+pub fn insert_incidents_bulk(
+    conn: &mut AnyConnection,
+    rows: &[IncidentRecord],
+    measures: &[Measures],
+) -> Result<(), StoreError> {
+    // Within SQLite's 32,766 bound parameters a statement.
+    for chunk in rows.chunks(500) {
+        on_backend!(conn, |c| diesel::insert_into(incidents::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    for chunk in measures.chunks(1_000) {
+        on_backend!(conn, |c| diesel::insert_into(measures::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
 /// Writes the case back if it is still at version `expected`, as `expected + 1`. False when
 /// another write came first.
 ///

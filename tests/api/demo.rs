@@ -148,4 +148,69 @@ async fn the_demo_has_the_real_scale_and_every_point_locates_to_a_household_grou
     assert!((2..=3).contains(&grid_workers), "{workers}");
     let all_workers = app.get("/api/v1/users?role=grid_worker&limit=1").await;
     assert_eq!(all_workers.status, 200);
+
+    demo_incidents_cover_every_state_and_give_the_figures_meaning(&app, &centre).await;
+}
+
+/// The demo's synthetic year of cases: every state, consistent histories, figures that are
+/// neither empty nor perfect.
+async fn demo_incidents_cover_every_state_and_give_the_figures_meaning(
+    app: &TestApp,
+    centre: &str,
+) {
+    assert_eq!(app.count("SELECT count(*) AS n FROM incidents"), 2_000);
+    for status in [
+        "reported",
+        "registered",
+        "dispatched",
+        "signed",
+        "in_progress",
+        "resolved",
+        "verified",
+        "closed",
+        "rejected",
+        "on_hold",
+    ] {
+        let n = app.count(&format!(
+            "SELECT count(*) AS n FROM incidents WHERE status = '{status}'"
+        ));
+        assert!(n > 0, "no demo case is {status}");
+    }
+    // Every case has its history from the report on, one entry per version.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM incidents i WHERE i.version <> \
+             (SELECT count(*) FROM history h WHERE h.entity = 'incident' AND h.entity_id = i.id)"
+        ),
+        0
+    );
+    let district = app.get("/api/v1/units?level=1").await.json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from = (chrono::Utc::now() - chrono::Duration::days(366)).format("%Y-%m-%d");
+    let s = app
+        .get_as(
+            centre,
+            &format!("/api/v1/stats/units/{district}?from={from}"),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.text);
+    let t = &s.json()["totals"];
+    assert!(t["registered"].as_i64().unwrap() > 1_500, "{t}");
+    for rate in [
+        "closure_rate",
+        "on_time_rate",
+        "reply_rate",
+        "satisfaction_rate",
+    ] {
+        let r = t[rate].as_f64().unwrap();
+        assert!(r > 0.3 && r < 1.0, "{rate} = {r}");
+    }
+    assert!(t["overdue_now"].as_i64().unwrap() > 0, "{t}");
+    assert_eq!(s.json()["by_child"].as_array().unwrap().len(), 28);
+    let list = app
+        .get_as(centre, "/api/v1/incidents?overdue=true&limit=5")
+        .await;
+    assert_eq!(list.json()["items"].as_array().unwrap().len(), 5);
 }

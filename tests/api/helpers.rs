@@ -32,6 +32,7 @@ pub struct Options {
     pub seed_demo: bool,
     /// Households the demo seeds (small in tests: the full 200,000 is for the binary).
     pub demo_households: usize,
+    pub demo_incidents: usize,
     pub locate_poll_s: u64,
     pub rate_limit_per_min: u32,
     pub access_token_ttl_s: u64,
@@ -57,6 +58,7 @@ impl Default for Options {
             leaf: Resolution::Nine,
             seed_demo: false,
             demo_households: 3_000,
+            demo_incidents: 2_000,
             locate_poll_s: 3600,
             rate_limit_per_min: 0,
             access_token_ttl_s: 900,
@@ -158,6 +160,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         leaf: opts.leaf,
         seed_demo: opts.seed_demo,
         demo_households: opts.demo_households,
+        demo_incidents: opts.demo_incidents,
         pool_size: 4,
         sqlite_busy_timeout_ms: opts.sqlite_busy_timeout_ms,
         access_token_ttl_s: opts.access_token_ttl_s,

@@ -5,11 +5,13 @@
 //! polygons exist below district level, so towns, villages and groups are partitions of the
 //! district's cells around spread seed points, not real boundaries.
 
+mod incidents;
 mod people;
 
 use crate::caller::Who;
 use crate::error::AppError;
 use crate::services::Services;
+pub use incidents::INCIDENTS;
 use people::PlaceUnit;
 pub use people::{HOUSEHOLDS, WORKERS};
 use serde::Deserialize;
@@ -346,6 +348,21 @@ pub fn seed(
         Ok(())
     })?;
     Ok(report)
+}
+
+/// Adds `n` synthetic incidents over the year before `now` (see `incidents`), in one
+/// transaction; returns how many. Needs the demo's households and the incident categories.
+///
+/// # Errors
+/// Database errors.
+pub fn seed_incidents(
+    conn: &mut AnyConnection,
+    n: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, DemoError> {
+    Ok(wangge_persistence::write_transaction(conn, |conn| {
+        incidents::seed(conn, n, now)
+    })?)
 }
 
 #[cfg(test)]
