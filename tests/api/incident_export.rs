@@ -184,3 +184,61 @@ async fn the_list_filters_by_h3_cells_at_any_coarser_resolution() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_units_open_cases_page_in_id_order_either_way() {
+    // The open-cases index path: a unit's open cases, a page at a time, in id order.
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app.staff("open.staff", &grid).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            report(&app, &staff, &format!("开放{i}"), (21.6, 111.05)).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // One closed-to-the-list case (rejected) is left out.
+    let gone = report(&app, &staff, "驳回", (21.6, 111.05)).await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!(
+                "/api/v1/incidents/{}/transitions",
+                gone["id"].as_str().unwrap()
+            ),
+            Some(&staff),
+            Some(json!({"action": "reject", "note": "重复"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let community = id(&grid.community);
+    for (order, mut want) in [
+        ("oldest", ids.clone()),
+        ("newest", ids.iter().rev().cloned().collect()),
+    ] {
+        let mut got = Vec::new();
+        let mut path = format!(
+            "/api/v1/incidents?unit_id={community}&status=reported,registered&limit=2&order={order}"
+        );
+        loop {
+            let page = app.get_as(&staff, &path).await.json();
+            for item in page["items"].as_array().unwrap() {
+                got.push(item["id"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => {
+                    path = format!(
+                        "/api/v1/incidents?unit_id={community}&status=reported,registered&limit=2&order={order}&cursor={c}"
+                    )
+                }
+                None => break,
+            }
+        }
+        want.truncate(5);
+        assert_eq!(got, want, "{order}");
+    }
+}

@@ -1,0 +1,1 @@
+DROP INDEX incidents_open_owner_idx;
