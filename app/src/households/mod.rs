@@ -63,7 +63,7 @@ pub(crate) fn locate_unit(svc: &Services, lon: f64, lat: f64) -> Result<String, 
     let snap = svc.locator.snapshot();
     let (_, chain) = snap.locate(ll).ok_or_else(|| AppError::Unprocessable {
         code: "not_covered",
-        message: "no unit covers this location; check the point and its crs, or place the household with unit_id and unit_reason".into(),
+        message: "no unit covers this location; check the point and its crs (community staff or a subdistrict officer may place the household by hand with unit_id and unit_reason)".into(),
         details: json!({ "field": "location" }),
     })?;
     chain
