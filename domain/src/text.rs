@@ -103,12 +103,20 @@ bounded_text!(
     PersonName, "name", 64, false
 );
 impl PersonName {
-    /// `张**`: the first character stays visible.
+    /// `张**`: the first character stays visible, unless it is the whole name.
     #[must_use]
     pub fn masked(&self) -> String {
-        let mut chars = self.as_str().chars();
-        let first = chars.next().map(String::from).unwrap_or_default();
-        format!("{first}{}", "*".repeat(chars.count().max(1)))
+        let n = self.as_str().chars().count();
+        if n < 2 {
+            return "*".to_owned();
+        }
+        let first = self
+            .as_str()
+            .chars()
+            .next()
+            .map(String::from)
+            .unwrap_or_default();
+        format!("{first}{}", "*".repeat(n - 1))
     }
 }
 

@@ -578,8 +578,10 @@ pub fn list(
             q.order(sorted.asc())
         };
         let ids: Vec<String> = q.select(incidents::id).limit(limit).load(conn)?;
+        // Again with the status: a case closed between the two reads stays out.
         let mut rows: Vec<IncidentRecord> = incidents::table
             .filter(incidents::id.eq_any(&ids))
+            .filter(incidents::status.eq_any(&filter.statuses))
             .select(IncidentRecord::as_select())
             .load(conn)?;
         rows.sort_by(|a, b| a.id.cmp(&b.id));

@@ -84,8 +84,8 @@ const SUMS: &str = "CAST(SUM(CASE WHEN m.registered_at >= $1 AND m.registered_at
   CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.callback_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS replied, \
   CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.callback_at IS NOT NULL AND i.satisfied THEN 1 ELSE 0 END) AS BIGINT) AS satisfied, \
   CAST(SUM(CASE WHEN i.status NOT IN ('closed', 'rejected', 'on_hold') AND (i.register_due < $3 OR i.sign_due < $3 OR i.close_due < $3) THEN 1 ELSE 0 END) AS BIGINT) AS overdue_now, \
-  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS signed, \
-  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL THEN m.sign_seconds ELSE 0 END) AS BIGINT) AS sign_seconds, \
+  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL AND i.status <> 'rejected' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS signed, \
+  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL AND i.status <> 'rejected' AND i.merged_into IS NULL THEN m.sign_seconds ELSE 0 END) AS BIGINT) AS sign_seconds, \
   CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL THEN m.close_seconds ELSE 0 END) AS BIGINT) AS close_seconds";
 
 /// A row counts if something it measures happened in the period, or it is open now (it may

@@ -176,6 +176,15 @@ async fn demo_incidents_cover_every_state_and_give_the_figures_meaning(
         ));
         assert!(n > 0, "no demo case is {status}");
     }
+    // Missed deadlines are there (overdue cases), but none waits for the clock: a fresh
+    // install does not escalate a year of stalled cases at its first tick.
+    let now = wangge_app::tx::stored_time(chrono::Utc::now());
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM incidents WHERE next_due < '{now}'"
+        )),
+        0
+    );
     // Every case has its history from the report on, one entry per version.
     assert_eq!(
         app.count(
@@ -208,7 +217,19 @@ async fn demo_incidents_cover_every_state_and_give_the_figures_meaning(
         assert!(r > 0.3 && r < 1.0, "{rate} = {r}");
     }
     assert!(t["overdue_now"].as_i64().unwrap() > 0, "{t}");
-    assert_eq!(s.json()["by_child"].as_array().unwrap().len(), 28);
+    let by_child = s.json()["by_child"].as_array().unwrap().clone();
+    assert_eq!(by_child.len(), 28);
+    // Spread over the district: every subdistrict with households has cases (a unit path is
+    // `/` and 36 characters a level, so a subdistrict's is the first 75).
+    let peopled = app.count(
+        "SELECT count(DISTINCT substr(u.path, 1, 75)) AS n FROM households h \
+         JOIN units u ON u.id = h.unit_id",
+    );
+    let with_cases = by_child
+        .iter()
+        .filter(|c| c["registered"].as_i64().unwrap() > 0)
+        .count();
+    assert_eq!(i64::try_from(with_cases).unwrap(), peopled);
     let list = app
         .get_as(centre, "/api/v1/incidents?overdue=true&limit=5")
         .await;

@@ -151,7 +151,27 @@ async fn an_anonymous_reporter_is_hidden_from_every_role_but_the_command_centre(
         .await
         .json();
     assert_eq!(own["history"][0]["actor"], "anon.worker");
-    // Everyone else: no reporter, and the report's step names nobody.
+    // Registered, then the reporter adds a photo: that step must not name them either.
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/incidents/{cid}/transitions"),
+            Some(&staff),
+            Some(json!({"action": "register"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let photo = crate::attachments::upload(
+        &app,
+        &worker,
+        &cid,
+        "evidence",
+        crate::attachments::multipart("file", "p.jpg", "image/jpeg", &crate::attachments::jpeg(3)),
+    )
+    .await;
+    assert_eq!(photo.status, 201, "{}", photo.text);
+    // Everyone else: no reporter, and no step of the reporter's names them.
     for token in [&staff, &officer, &centre] {
         let seen = app
             .get_as(token, &format!("/api/v1/incidents/{cid}"))
@@ -160,6 +180,16 @@ async fn an_anonymous_reporter_is_hidden_from_every_role_but_the_command_centre(
         assert_eq!(seen["anonymous"], true);
         assert!(seen.get("reporter").is_none(), "{seen}");
         assert_eq!(seen["history"][0]["actor"], "anonymous");
+        let attach = seen["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["action"] == "attach");
+        assert_eq!(
+            attach.map(|h| h["actor"].clone()),
+            Some(json!("anonymous")),
+            "{seen}"
+        );
         assert!(!seen.to_string().contains("anon.worker"), "{seen}");
     }
     // A filter by reporter does not tell which anonymous cases are theirs…

@@ -108,7 +108,8 @@ fn minutes(rng: &mut Rng, max: u64) -> Duration {
 /// # Errors
 /// Database errors; internal when the demo has no households or categories.
 pub fn seed(conn: &mut AnyConnection, n: usize, now: DateTime<Utc>) -> Result<usize, AppError> {
-    let places = wangge_persistence::households::places(conn, 20_000)?;
+    // Every household's place: the first few thousand would all be in the first subdistricts.
+    let places = wangge_persistence::households::places(conn, 1_000_000)?;
     let categories: Vec<Category> = crate::categories::list(conn, None, 10_000, false)?
         .into_iter()
         .filter(|c| c.parent_code.is_some())
@@ -210,6 +211,15 @@ pub fn seed(conn: &mut AnyConnection, n: usize, now: DateTime<Utc>) -> Result<us
         w.history.push(entry(&w.row, created, "report", None, 1));
         w.row.register_due = Some(w.due(&cat.policy, Stage::Register));
         walk(&mut w, &cat.policy, &mut rng);
+        // Deadlines already missed stay missed (the figures count them overdue), but as if the
+        // clock had acted on them: a fresh install must not escalate a year of stalled cases.
+        let now_text = stored_time(now);
+        w.row.clock_noted = [&w.row.register_due, &w.row.sign_due, &w.row.close_due]
+            .into_iter()
+            .flatten()
+            .filter(|d| **d < now_text)
+            .max()
+            .cloned();
         w.row.next_due = crate::incidents::next_due(&w.row);
         changes.push(NewChange {
             id: new_id(),
@@ -219,7 +229,8 @@ pub fn seed(conn: &mut AnyConnection, n: usize, now: DateTime<Utc>) -> Result<us
             deleted: false,
             unit_path_before: None,
             unit_path_after: path_of(owner),
-            at: stored_time(now),
+            // The time of its last step, as a change written by that step would have.
+            at: w.row.updated_at.clone(),
         });
         history.append(&mut w.history);
         if w.m

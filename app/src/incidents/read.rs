@@ -101,9 +101,8 @@ pub fn view(
         .take(usize::try_from(HISTORY_LIMIT).unwrap_or(usize::MAX))
         .map(|h| {
             let details: Value = serde_json::from_str(&h.details).unwrap_or(Value::Null);
-            // The report's own steps would name an anonymous reporter.
-            let reporter_step =
-                h.version == Some(1) && h.actor_id.as_deref() == r.reporter_id.as_deref();
+            // Any step the reporter took (the report, evidence added later) would name them.
+            let reporter_step = r.reporter_id.is_some() && h.actor_id == r.reporter_id;
             let actor = if hidden && reporter_step {
                 Some(super::reporter::ANONYMOUS)
             } else {

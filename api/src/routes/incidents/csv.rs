@@ -49,9 +49,11 @@ fn text(v: &Value) -> String {
 /// One case summary as a CSV line.
 fn line(out: &mut String, c: &Value) {
     let close = &c["deadlines"]["close"];
-    let overdue = c["deadlines"]
-        .as_object()
-        .is_some_and(|d| d.values().any(|x| x["overdue"] == true));
+    // As the list's `overdue` filter: a case on hold (挂账) is not overdue.
+    let overdue = c["status"] != "on_hold"
+        && c["deadlines"]
+            .as_object()
+            .is_some_and(|d| d.values().any(|x| x["overdue"] == true));
     let cells = [
         text(&c["id"]),
         text(&c["category"]),

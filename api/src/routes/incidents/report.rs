@@ -50,6 +50,15 @@ impl TryFrom<ReportBody> for NewIncident {
 
     fn try_from(b: ReportBody) -> Result<Self, Self::Error> {
         let reporter = b.reporter;
+        if reporter
+            .as_ref()
+            .is_some_and(|r| r.name.is_none() && r.phone.is_none())
+        {
+            return Err(ValidationError::new(
+                "reporter",
+                "give a name, a phone or both, or leave reporter out",
+            ));
+        }
         let place = match (b.location, b.household_id) {
             (Some(p), None) => Place::Point(p.into()),
             (None, Some(h)) => Place::Household(
