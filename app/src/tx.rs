@@ -74,6 +74,15 @@ pub fn stored_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Whole seconds from one stored time to another (none when either does not parse): from the
+/// stored forms, so anyone can recount a figure from the times the history shows.
+#[must_use]
+pub fn seconds_between(start: &str, end: &str) -> Option<i64> {
+    let start = DateTime::parse_from_rfc3339(start).ok()?;
+    let end = DateTime::parse_from_rfc3339(end).ok()?;
+    Some((end - start).num_seconds())
+}
+
 /// A new UUIDv7, hyphenated.
 #[must_use]
 pub fn new_id() -> String {

@@ -1,9 +1,10 @@
 //! Evidence and result photos: told by their content, stored once, seen like their case,
 //! and the loop closes once a result photo is there.
 
+use crate::cases;
 use crate::helpers::{Res, SmallGrid, TestApp, id};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A JPEG as far as its content goes (the start of a JFIF file).
 pub(crate) fn jpeg(n: u8) -> Vec<u8> {
@@ -50,25 +51,6 @@ pub(crate) async fn upload(
         body,
     )
     .await
-}
-
-async fn act(app: &TestApp, token: &str, case: &Value, b: Value) -> Value {
-    let path = format!(
-        "/api/v1/incidents/{}/transitions",
-        case["id"].as_str().unwrap()
-    );
-    let etag = format!("\"{}\"", case["version"]);
-    let r = app
-        .send(
-            Method::POST,
-            &path,
-            Some(token),
-            Some(b.clone()),
-            &[("if-match", etag.as_str())],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{b}: {}", r.text);
-    r.json()
 }
 
 #[actix_web::test]
@@ -235,10 +217,10 @@ async fn photos_are_told_by_content_stored_once_and_close_the_loop() {
     );
 
     for step in [json!({"action": "register"}), json!({"action": "dispatch"})] {
-        case = act(&app, &staff, &case, step).await;
+        case = cases::act(&app, &staff, &case, step).await;
     }
     for step in [json!({"action": "sign"}), json!({"action": "start"})] {
-        case = act(&app, &worker, &case, step).await;
+        case = cases::act(&app, &worker, &case, step).await;
     }
     // A video is no result photo; the report back needs one.
     let video_result = upload(
@@ -268,14 +250,14 @@ async fn photos_are_told_by_content_stored_once_and_close_the_loop() {
         .json();
     assert_eq!(case["attachments"].as_array().unwrap().len(), 3);
 
-    case = act(&app, &worker, &case, json!({"action": "resolve"})).await;
+    case = cases::act(&app, &worker, &case, json!({"action": "resolve"})).await;
     assert_eq!(case["status"], "resolved");
     for step in [json!({"action": "verify"}), json!({"action": "close"})] {
-        case = act(&app, &staff, &case, step).await;
+        case = cases::act(&app, &staff, &case, step).await;
     }
     assert!(case["closed_at"].is_string());
     // An unsatisfied reporter reopens the case, with a new close deadline.
-    case = act(
+    case = cases::act(
         &app,
         &staff,
         &case,
@@ -290,13 +272,13 @@ async fn photos_are_told_by_content_stored_once_and_close_the_loop() {
         case.get("closed_at").is_none() && case["deadlines"].get("close").is_some(),
         "{case}"
     );
-    case = act(&app, &worker, &case, json!({"action": "resolve"})).await;
+    case = cases::act(&app, &worker, &case, json!({"action": "resolve"})).await;
     for step in [
         json!({"action": "verify"}),
         json!({"action": "close"}),
         json!({"action": "callback", "satisfied": true}),
     ] {
-        case = act(&app, &staff, &case, step).await;
+        case = cases::act(&app, &staff, &case, step).await;
     }
     assert_eq!(
         (case["status"].as_str(), case["satisfied"].as_bool()),

@@ -3,6 +3,7 @@
 //! a reconnect resumes from the database on any instance; instances fan out through Redis
 //! and keep serving their own writes when it is away.
 
+use crate::cases;
 use crate::helpers::{self, Options, Res, SmallGrid, TestApp, id};
 use crate::sse::{self, Event, Item};
 use reqwest::Method;
@@ -59,40 +60,6 @@ async fn world_on(app: TestApp) -> World {
         officer,
         centre,
     }
-}
-
-async fn report_on(app: &TestApp, token: &str, category: &str, (lat, lng): (f64, f64)) -> Value {
-    let r = app
-        .send(
-            Method::POST,
-            "/api/v1/incidents",
-            Some(token),
-            Some(json!({"category": category, "description": "路边堆放垃圾",
-                        "location": {"lat": lat, "lng": lng}})),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.json()
-}
-
-async fn act_on(app: &TestApp, token: &str, case: &Value, b: Value) -> Value {
-    let path = format!(
-        "/api/v1/incidents/{}/transitions",
-        case["id"].as_str().unwrap()
-    );
-    let etag = format!("\"{}\"", case["version"]);
-    let r = app
-        .send(
-            Method::POST,
-            &path,
-            Some(token),
-            Some(b.clone()),
-            &[("if-match", etag.as_str())],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{b}: {}", r.text);
-    r.json()
 }
 
 async fn open(app: &TestApp, token: &str) -> sse::Sse {
@@ -162,24 +129,24 @@ async fn the_command_centre_receives_a_case_from_report_to_close_in_order_with_p
     assert_eq!(s.headers["x-accel-buffering"].to_str().unwrap(), "no");
     assert_eq!(s.next_item(PROMPTLY).await, Some(Item::Retry(2000)));
 
-    let mut case = report_on(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
-    case = act_on(
+    let mut case = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    case = cases::act(
         &w.app,
         &w.staff,
         &case,
         json!({"action": "register", "note": "属实"}),
     )
     .await;
-    case = act_on(&w.app, &w.staff, &case, json!({"action": "dispatch"})).await;
-    case = act_on(
+    case = cases::act(&w.app, &w.staff, &case, json!({"action": "dispatch"})).await;
+    case = cases::act(
         &w.app,
         &w.staff,
         &case,
         json!({"action": "escalate", "note": "社区无力处置"}),
     )
     .await;
-    let keeper = report_on(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
-    act_on(
+    let keeper = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    cases::act(
         &w.app,
         &w.officer,
         &case,
@@ -268,7 +235,7 @@ async fn the_clock_s_escalations_and_its_overdue_flag_are_events_too() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let mut s = open(&w.app, &w.centre).await;
-    let case = report_on(&w.app, &w.worker, "0199", IN_COMMUNITY).await;
+    let case = cases::report(&w.app, &w.worker, "0199", IN_COMMUNITY).await;
     // Community → subdistrict → district, two seconds each, then flagged.
     let got = s.take(4, Duration::from_secs(15)).await;
     let c = case_id(&case).to_owned();
@@ -332,10 +299,10 @@ async fn each_subscriber_receives_only_the_cases_it_may_read() {
     let mut sv = open(&w.app, &water_clerk).await;
 
     // Another subtree's case, then the community's: the colleague's first event is the latter.
-    let east = report_on(&w.app, &w.staff, "0101", IN_EAST).await;
-    let mut mine = report_on(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
-    mine = act_on(&w.app, &w.staff, &mine, json!({"action": "register"})).await;
-    mine = act_on(
+    let east = cases::report(&w.app, &w.staff, "0101", IN_EAST).await;
+    let mut mine = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    mine = cases::act(&w.app, &w.staff, &mine, json!({"action": "register"})).await;
+    mine = cases::act(
         &w.app,
         &w.staff,
         &mine,
@@ -343,25 +310,25 @@ async fn each_subscriber_receives_only_the_cases_it_may_read() {
     )
     .await;
     // Now owned by the subdistrict: out of the colleague's sight.
-    mine = act_on(
+    mine = cases::act(
         &w.app,
         &w.officer,
         &mine,
         json!({"action": "dispatch", "department_id": urban}),
     )
     .await;
-    let mut summoned = act_on(&w.app, &w.staff, &east, json!({"action": "register"})).await;
-    summoned = act_on(
+    let mut summoned = cases::act(&w.app, &w.staff, &east, json!({"action": "register"})).await;
+    summoned = cases::act(
         &w.app,
         &w.officer,
         &summoned,
         json!({"action": "summon", "department_ids": [water]}),
     )
     .await;
-    let untouched = report_on(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    let untouched = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
     // The departments act last: each stream is read up to its own department's act.
-    mine = act_on(&w.app, &urban_clerk, &mine, json!({"action": "sign"})).await;
-    act_on(
+    mine = cases::act(&w.app, &urban_clerk, &mine, json!({"action": "sign"})).await;
+    cases::act(
         &w.app,
         &water_clerk,
         &summoned,
@@ -405,20 +372,20 @@ async fn a_reconnect_to_the_other_instance_resumes_exactly_after_its_last_event_
     let w = world_on(TestApp::spawn().await).await;
     let b = TestApp::spawn_on(w.app.db.clone(), Options::default()).await;
     let mut s = open(&w.app, &w.centre).await;
-    let mut case = report_on(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
-    case = act_on(&w.app, &w.staff, &case, json!({"action": "register"})).await;
+    let mut case = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    case = cases::act(&w.app, &w.staff, &case, json!({"action": "register"})).await;
     let first = s.take(2, PROMPTLY).await;
     drop(s);
     // Missed while away, written on both instances.
-    case = act_on(&w.app, &w.staff, &case, json!({"action": "dispatch"})).await;
-    case = act_on(
+    case = cases::act(&w.app, &w.staff, &case, json!({"action": "dispatch"})).await;
+    case = cases::act(
         &b,
         &w.staff,
         &case,
         json!({"action": "hold", "note": "待查"}),
     )
     .await;
-    case = act_on(&w.app, &w.staff, &case, json!({"action": "resume"})).await;
+    case = cases::act(&w.app, &w.staff, &case, json!({"action": "resume"})).await;
     let last = first[1].id.to_string();
     let mut r = match sse::open(&b, Some(&w.centre), "", &[("last-event-id", last.as_str())]).await
     {
@@ -437,7 +404,7 @@ async fn a_reconnect_to_the_other_instance_resumes_exactly_after_its_last_event_
         .collect();
     assert_eq!(actions, ["dispatch", "hold", "resume"]);
     // Then live, with nothing repeated.
-    act_on(&w.app, &w.worker, &case, json!({"action": "sign"})).await;
+    cases::act(&w.app, &w.worker, &case, json!({"action": "sign"})).await;
     let live = r.take(1, PROMPTLY).await;
     assert_eq!(live[0].data["action"], "sign");
     assert!(live[0].id > missed[2].id);
@@ -515,7 +482,7 @@ async fn a_write_on_one_instance_reaches_subscribers_of_another() {
         wait_for_feed_subscribers(url, &w.app.settings.redis_namespace, 2).await;
     }
     let mut on_b = open(&b, &w.centre).await;
-    let case = report_on(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    let case = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
     let got = on_b.take(1, PROMPTLY).await;
     assert_eq!(
         (got[0].event.as_str(), got[0].data["incident_id"].as_str()),
@@ -726,7 +693,7 @@ async fn with_redis_gone_each_instance_serves_its_own_writes_and_fan_out_returns
     wait_for_feed_subscribers(&redis.url(), &ns, 2).await;
     let mut sa = open(&w.app, &w.centre).await;
     let mut sb = open(&b, &w.centre).await;
-    let mut case = report_on(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    let mut case = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
     let reported = sa.take(1, PROMPTLY).await;
     assert_eq!(
         sb.take(1, PROMPTLY).await,
@@ -736,9 +703,9 @@ async fn with_redis_gone_each_instance_serves_its_own_writes_and_fan_out_returns
 
     redis.stop();
     // Each instance still serves its own writes to its own subscribers.
-    case = act_on(&w.app, &w.staff, &case, json!({"action": "register"})).await;
+    case = cases::act(&w.app, &w.staff, &case, json!({"action": "register"})).await;
     let on_a = sa.until(PROMPTLY, |e| e.data["action"] == "register").await;
-    let other = report_on(&b, &w.worker, "0101", IN_COMMUNITY).await;
+    let other = cases::report(&b, &w.worker, "0101", IN_COMMUNITY).await;
     let on_b = sb
         .until(PROMPTLY, |e| e.data["incident_id"] == case_id(&other))
         .await;
@@ -748,7 +715,7 @@ async fn with_redis_gone_each_instance_serves_its_own_writes_and_fan_out_returns
     // Redis returns on the same port: both instances subscribe again, and fan-out works.
     redis = RedisProcess::start(port).await;
     wait_for_feed_subscribers(&redis.url(), &ns, 2).await;
-    act_on(&w.app, &w.staff, &case, json!({"action": "dispatch"})).await;
+    cases::act(&w.app, &w.staff, &case, json!({"action": "dispatch"})).await;
     let rest_b = sb.until(PROMPTLY, |e| e.data["action"] == "dispatch").await;
     let rest_a = sa.until(PROMPTLY, |e| e.data["action"] == "dispatch").await;
     // Both streams hold every event, once, in order: nothing was lost while Redis was away.

@@ -6,6 +6,7 @@ mod auth;
 mod authz_matrix;
 mod bad_input;
 mod calendar;
+mod cases;
 mod categories;
 mod clock;
 mod concurrency;

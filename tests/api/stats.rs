@@ -2,8 +2,8 @@
 //! counted by hand (the means are recounted from the cases' own history), and the heat map.
 
 use crate::attachments::{jpeg, multipart, upload};
+use crate::cases;
 use crate::helpers::{SmallGrid, TestApp, id};
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -20,42 +20,6 @@ struct World {
     officer: String,
 }
 
-async fn report(w: &World, token: &str, category: &str, (lat, lng): (f64, f64)) -> Value {
-    let r = w
-        .app
-        .send(
-            Method::POST,
-            "/api/v1/incidents",
-            Some(token),
-            Some(json!({"category": category, "description": "统计用例",
-                        "location": {"lat": lat, "lng": lng}})),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.json()
-}
-
-async fn act(w: &World, token: &str, case: &Value, b: Value) -> Value {
-    let path = format!(
-        "/api/v1/incidents/{}/transitions",
-        case["id"].as_str().unwrap()
-    );
-    let etag = format!("\"{}\"", case["version"]);
-    let r = w
-        .app
-        .send(
-            Method::POST,
-            &path,
-            Some(token),
-            Some(b.clone()),
-            &[("if-match", etag.as_str())],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{b}: {}", r.text);
-    r.json()
-}
-
 async fn fetch(w: &World, case: &Value) -> Value {
     w.app
         .get_as(
@@ -68,18 +32,18 @@ async fn fetch(w: &World, case: &Value) -> Value {
 
 /// Registered, dispatched (to `department` if named) and signed for.
 async fn signed(w: &World, case: Value, department: Option<&str>) -> Value {
-    let mut c = act(w, &w.staff, &case, json!({"action": "register"})).await;
+    let mut c = cases::act(&w.app, &w.staff, &case, json!({"action": "register"})).await;
     let dispatch = match department {
         Some(d) => json!({"action": "dispatch", "department_id": d}),
         None => json!({"action": "dispatch"}),
     };
-    c = act(w, &w.staff, &c, dispatch).await;
-    act(w, &w.staff, &c, json!({"action": "sign"})).await
+    c = cases::act(&w.app, &w.staff, &c, dispatch).await;
+    cases::act(&w.app, &w.staff, &c, json!({"action": "sign"})).await
 }
 
 /// From signed for to closed: handled, a result photo, reported back, verified, closed.
 async fn closed(w: &World, case: Value) -> Value {
-    let mut c = act(w, &w.staff, &case, json!({"action": "start"})).await;
+    let mut c = cases::act(&w.app, &w.staff, &case, json!({"action": "start"})).await;
     let cid = c["id"].as_str().unwrap().to_owned();
     let photo = upload(
         &w.app,
@@ -92,7 +56,7 @@ async fn closed(w: &World, case: Value) -> Value {
     assert_eq!(photo.status, 201, "{}", photo.text);
     c = fetch(w, &c).await;
     for step in ["resolve", "verify", "close"] {
-        c = act(w, &w.staff, &c, json!({"action": step})).await;
+        c = cases::act(&w.app, &w.staff, &c, json!({"action": step})).await;
     }
     c
 }
@@ -163,22 +127,32 @@ async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
     let slow = "0101";
 
     // c1 closed at once (on time) and called back satisfied.
-    let c1 = signed(&w, report(&w, &w.worker, FAST, IN_COMMUNITY).await, None).await;
-    let c1 = closed(&w, c1).await;
-    let c1 = act(
+    let c1 = signed(
         &w,
+        cases::report(&w.app, &w.worker, FAST, IN_COMMUNITY).await,
+        None,
+    )
+    .await;
+    let c1 = closed(&w, c1).await;
+    let c1 = cases::act(
+        &w.app,
         &w.staff,
         &c1,
         json!({"action": "callback", "satisfied": true}),
     )
     .await;
     // c2 closed after its three seconds: late.
-    let c2 = signed(&w, report(&w, &w.worker, FAST, IN_COMMUNITY).await, None).await;
-    // c3 dispatched to the department and never signed for: due, not closed, overdue.
-    let c3 = report(&w, &w.worker, FAST, IN_COMMUNITY).await;
-    let c3 = act(&w, &w.staff, &c3, json!({"action": "register"})).await;
-    let c3 = act(
+    let c2 = signed(
         &w,
+        cases::report(&w.app, &w.worker, FAST, IN_COMMUNITY).await,
+        None,
+    )
+    .await;
+    // c3 dispatched to the department and never signed for: due, not closed, overdue.
+    let c3 = cases::report(&w.app, &w.worker, FAST, IN_COMMUNITY).await;
+    let c3 = cases::act(&w.app, &w.staff, &c3, json!({"action": "register"})).await;
+    let c3 = cases::act(
+        &w.app,
         &w.staff,
         &c3,
         json!({"action": "dispatch", "department_id": dept}),
@@ -187,20 +161,30 @@ async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
     // c4 closed on time, then called back unsatisfied: open again, due anew, soon overdue.
     let c4 = closed(
         &w,
-        signed(&w, report(&w, &w.worker, FAST, IN_COMMUNITY).await, None).await,
+        signed(
+            &w,
+            cases::report(&w.app, &w.worker, FAST, IN_COMMUNITY).await,
+            None,
+        )
+        .await,
     )
     .await;
-    let c4 = act(
-        &w,
+    let c4 = cases::act(
+        &w.app,
         &w.staff,
         &c4,
         json!({"action": "callback", "satisfied": false}),
     )
     .await;
     // c5 slow: signed for, due in days; the department summoned, and reports in at once.
-    let c5 = signed(&w, report(&w, &w.worker, slow, IN_COMMUNITY).await, None).await;
-    let c5 = act(
+    let c5 = signed(
         &w,
+        cases::report(&w.app, &w.worker, slow, IN_COMMUNITY).await,
+        None,
+    )
+    .await;
+    let c5 = cases::act(
+        &w.app,
         &w.officer,
         &c5,
         json!({"action": "summon", "department_ids": [dept]}),
@@ -210,11 +194,11 @@ async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
         .app
         .user_in("st.clerk", &["department"], &[], Some(&dept))
         .await;
-    act(&w, &clerk, &c5, json!({"action": "report_in"})).await;
+    cases::act(&w.app, &clerk, &c5, json!({"action": "report_in"})).await;
     // c6 rejected as reported: counts in no figure.
-    let c6 = report(&w, &w.worker, FAST, IN_COMMUNITY).await;
-    act(
-        &w,
+    let c6 = cases::report(&w.app, &w.worker, FAST, IN_COMMUNITY).await;
+    cases::act(
+        &w.app,
         &w.staff,
         &c6,
         json!({"action": "reject", "note": "不属实"}),
@@ -223,7 +207,12 @@ async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
     // c7 in the east subdistrict, closed on time.
     let c7 = closed(
         &w,
-        signed(&w, report(&w, &w.staff, FAST, IN_EAST).await, None).await,
+        signed(
+            &w,
+            cases::report(&w.app, &w.staff, FAST, IN_EAST).await,
+            None,
+        )
+        .await,
     )
     .await;
 
@@ -456,9 +445,9 @@ async fn figures_are_read_within_scope_and_bad_periods_are_refused() {
 async fn the_heat_map_counts_reports_per_coarser_cell_as_json_and_geojson() {
     let w = world().await;
     for _ in 0..3 {
-        report(&w, &w.worker, FAST, IN_COMMUNITY).await;
+        cases::report(&w.app, &w.worker, FAST, IN_COMMUNITY).await;
     }
-    report(&w, &w.staff, FAST, IN_EAST).await;
+    cases::report(&w.app, &w.staff, FAST, IN_EAST).await;
     let r = w
         .app
         .get_as(&w.officer, "/api/v1/stats/heatmap?res=7")

@@ -8,7 +8,7 @@
 
 use super::people::Rng;
 use crate::error::AppError;
-use crate::tx::{new_id, stored_time};
+use crate::tx::{new_id, seconds_between, stored_time};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::HashMap;
@@ -281,7 +281,10 @@ fn walk(w: &mut Walk<'_>, p: &CategoryPolicy, rng: &mut Rng) {
     }
     w.row.sign_due = None;
     w.m.signed_at = Some(stored_time(w.at));
-    w.m.sign_seconds = w.m.dispatched_at.as_deref().and_then(|d| secs(d, w.at));
+    w.m.sign_seconds =
+        w.m.dispatched_at
+            .as_deref()
+            .and_then(|d| seconds_between(d, &stored_time(w.at)));
     if stall_at == 3 || !w.step("start", Status::InProgress, minutes(rng, 24 * 60)) {
         return;
     }
@@ -311,7 +314,7 @@ fn walk(w: &mut Walk<'_>, p: &CategoryPolicy, rng: &mut Rng) {
         }
         w.row.close_due = None;
         w.row.closed_at = Some(stored_time(w.at));
-        w.m.close_seconds = secs(&w.row.created_at, w.at);
+        w.m.close_seconds = seconds_between(&w.row.created_at, &stored_time(w.at));
         w.m.on_time = w.m.due_at.as_ref().map(|d| *d >= stored_time(w.at));
         if !rng.chance(800) {
             return;
@@ -337,10 +340,4 @@ fn walk(w: &mut Walk<'_>, p: &CategoryPolicy, rng: &mut Rng) {
         w.row.close_due = Some(w.due(p, Stage::Close));
         w.m.due_at.clone_from(&w.row.close_due);
     }
-}
-
-fn secs(from: &str, to: DateTime<Utc>) -> Option<i64> {
-    let from = DateTime::parse_from_rfc3339(from).ok()?;
-    let to = DateTime::parse_from_rfc3339(&stored_time(to)).ok()?;
-    Some((to - from).num_seconds())
 }

@@ -6,7 +6,7 @@ use super::{Loaded, load, read, status_of};
 use crate::calendar;
 use crate::categories;
 use crate::error::AppError;
-use crate::tx::{Change, Entity, Tx, stored_time};
+use crate::tx::{Change, Entity, Tx, seconds_between, stored_time};
 use crate::versions;
 use serde_json::{Value, json};
 use wangge_domain::incident::flow::{self, Refusal};
@@ -291,14 +291,6 @@ fn measured(a: Action) -> bool {
     )
 }
 
-/// Whole seconds between two stored times (none when the start is unknown): from the
-/// stored forms, so anyone can recount a figure from the history's times.
-fn seconds_between(start: Option<&str>, end: &str) -> Option<i64> {
-    let start = chrono::DateTime::parse_from_rfc3339(start?).ok()?;
-    let end = chrono::DateTime::parse_from_rfc3339(end).ok()?;
-    Some((end - start).num_seconds())
-}
-
 /// A closed case opened again: it no longer counts as closed (nor as called back, for
 /// `Reopen`; an unsatisfied callback stays on the case as what reopened it).
 fn reopened(row: &mut store::IncidentRecord, m: &mut Measures) {
@@ -347,14 +339,17 @@ fn effects(
         Action::Sign => {
             row.sign_due = None;
             m.signed_at = Some(tx.now().to_owned());
-            m.sign_seconds = seconds_between(m.dispatched_at.as_deref(), tx.now());
+            m.sign_seconds = m
+                .dispatched_at
+                .as_deref()
+                .and_then(|d| seconds_between(d, tx.now()));
         }
         Action::Close | Action::MergeInto => {
             row.register_due = None;
             row.sign_due = None;
             row.close_due = None;
             row.closed_at = Some(tx.now().to_owned());
-            m.close_seconds = seconds_between(Some(&row.created_at), tx.now());
+            m.close_seconds = seconds_between(&row.created_at, tx.now());
             m.on_time = m.due_at.as_ref().map(|d| d.as_str() >= tx.now());
             // A new closure waits for a callback of its own.
             m.callback_at = None;
