@@ -145,7 +145,7 @@ fn target(
     unit: Option<UnitId>,
 ) -> Result<UnitRecord, AppError> {
     let unit = match unit {
-        Some(id) => grid::get_unit(conn, id).map_err(|_| AppError::not_found("unit"))?,
+        Some(id) => crate::units::get(conn, id)?,
         None => match caller.reach(Action::ReadIncident) {
             Reach::Everything => {
                 let roots = grid::list_units(conn, &UnitFilter::default(), None, 2)?

@@ -8,7 +8,6 @@ use crate::versions::Created;
 use serde_json::json;
 use wangge_domain::{Action, Address, HouseholdId, Notes, Placement, Tag, UnitId};
 use wangge_geo::Crs;
-use wangge_persistence::grid;
 use wangge_persistence::households::{self as store, Household, NewHousehold as Row, UnitBrief};
 
 /// A point as a request gives it, in the datum it names.
@@ -55,8 +54,9 @@ pub fn create(tx: &mut Tx<'_>, new: &NewHousehold) -> Result<Created<Household>,
         Placement::Located => locate_unit(tx.svc, lon, lat)?,
         Placement::Override { unit, .. } => unit.to_string(),
     };
-    let unit = grid::get_unit(tx.conn, UnitId::parse(&unit_id)?)
-        .map_err(|_| AppError::field("unit_id", "names no unit"))?;
+    let unit = crate::units::get_or(tx.conn, UnitId::parse(&unit_id)?, || {
+        AppError::field("unit_id", "names no unit")
+    })?;
     if !tx.caller.permits(new.placement.action(), &unit.path) {
         return Err(AppError::forbidden(
             "your roles or assignments do not allow registering a household here",

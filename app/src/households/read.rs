@@ -11,11 +11,11 @@ use std::sync::Arc;
 use wangge_domain::{
     Action, HouseholdId, IdCardNumber, PhoneNumber, Reach, SearchText, Tag, UnitId,
 };
+use wangge_persistence::audit;
 use wangge_persistence::households::{
     self as store, Household, HouseholdCursor, HouseholdFilter, HouseholdRecord, Near, UnitBrief,
 };
 use wangge_persistence::journal::{self, HistoryRow};
-use wangge_persistence::{audit, grid};
 
 /// The households list's filters and page.
 #[derive(Debug, Clone, Default)]
@@ -54,9 +54,10 @@ pub fn list(r: &mut Reader<'_>, q: ListQuery) -> Result<Page, AppError> {
     }
     let under_path = match q.unit {
         Some(id) => Some(
-            grid::get_unit(r.conn, id)
-                .map_err(|_| AppError::bad_request("invalid_query", "unit_id names no unit"))?
-                .path,
+            crate::units::get_or(r.conn, id, || {
+                AppError::bad_request("invalid_query", "unit_id names no unit")
+            })?
+            .path,
         ),
         None => None,
     };

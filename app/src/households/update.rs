@@ -58,8 +58,9 @@ pub fn update(
             changes.unit_reason = Some(None);
         }
         Replacement::Place { unit, reason } => {
-            let target = grid::get_unit(tx.conn, unit)
-                .map_err(|_| AppError::field("unit_id", "names no unit"))?;
+            let target = crate::units::get_or(tx.conn, unit, || {
+                AppError::field("unit_id", "names no unit")
+            })?;
             tx.caller
                 .require(Action::OverrideHouseholdUnit, &current.unit.path, WHAT)?;
             if !tx

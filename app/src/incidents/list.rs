@@ -64,7 +64,7 @@ pub fn list(
         filter.cell_ranges.push(range);
     }
     if let Some(u) = q.unit {
-        let unit = grid::get_unit(conn, u).map_err(|_| AppError::not_found("unit"))?;
+        let unit = crate::units::get(conn, u)?;
         filter.under_path = Some(unit.path);
     }
     if q.overdue {

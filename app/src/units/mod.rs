@@ -7,7 +7,7 @@ mod read;
 mod write;
 
 pub use exchange::{Sink, export, parse_feature_collection, unit_feature, unit_geometry};
-pub use read::{ancestors, children, coverage_of, get, history, list, path_of};
+pub use read::{ancestors, children, coverage_of, get, get_or, history, list, path_of};
 pub use write::{
     CoverageChange, authorize_coverage, authorize_import, create, delete, import, set_coverage,
     update,

@@ -7,17 +7,26 @@ use wangge_domain::UnitId;
 use wangge_persistence::grid::{self, CoverageRecord, UnitFilter, UnitRecord};
 use wangge_persistence::{AnyConnection, StoreError};
 
-fn not_found(e: StoreError) -> AppError {
-    match e {
-        StoreError::NotFound { .. } => AppError::not_found(WHAT),
+/// The unit, or `missing()` when no unit has this id. Any other failure (the database away)
+/// stays what it is: it is not "no such unit".
+///
+/// # Errors
+/// `missing()`; database errors.
+pub fn get_or(
+    conn: &mut AnyConnection,
+    id: UnitId,
+    missing: impl FnOnce() -> AppError,
+) -> Result<UnitRecord, AppError> {
+    grid::get_unit(conn, id).map_err(|e| match e {
+        StoreError::NotFound { .. } => missing(),
         other => other.into(),
-    }
+    })
 }
 
 /// # Errors
 /// 404 for an unknown id.
 pub fn get(conn: &mut AnyConnection, id: UnitId) -> Result<UnitRecord, AppError> {
-    grid::get_unit(conn, id).map_err(not_found)
+    get_or(conn, id, || AppError::not_found(WHAT))
 }
 
 /// The unit's materialised path, or `None` when no unit has this id.

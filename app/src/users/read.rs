@@ -4,7 +4,6 @@ use super::readable;
 use crate::error::AppError;
 use crate::tx::{Entity, Reader};
 use wangge_domain::{Action, Reach, Role, SearchText, UnitId, UserId};
-use wangge_persistence::grid;
 use wangge_persistence::journal::{self, HistoryRow};
 use wangge_persistence::users::{self as store, AssignmentRow, UserFilter, UserWithUnits};
 
@@ -29,11 +28,7 @@ pub fn list(r: &mut Reader<'_>, q: ListQuery) -> Result<Vec<UserWithUnits>, AppE
         return Err(AppError::forbidden("reading accounts needs the admin role"));
     }
     let under_path = match q.unit {
-        Some(id) => Some(
-            grid::get_unit(r.conn, id)
-                .map_err(|_| AppError::not_found("unit"))?
-                .path,
-        ),
+        Some(id) => Some(crate::units::get(r.conn, id)?.path),
         None => None,
     };
     let filter = UserFilter {
@@ -96,7 +91,7 @@ pub fn unit_workers(
     r: &mut Reader<'_>,
     unit_id: UnitId,
 ) -> Result<(String, Vec<UnitWorker>), AppError> {
-    let unit = grid::get_unit(r.conn, unit_id).map_err(|_| AppError::not_found("unit"))?;
+    let unit = crate::units::get(r.conn, unit_id)?;
     r.caller
         .check(Action::ReadUnitWorkers, &unit.path, "unit")?;
     let chain = unit.path_ids();
