@@ -60,6 +60,18 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// The command centre's figures.
+    Stats {
+        #[command(subcommand)]
+        action: StatsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatsAction {
+    /// Sum every case's share of the figures by day again (after cases were written around
+    /// the service, e.g. copied in SQL). Writers of cases wait until it is done.
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -234,6 +246,9 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         Command::Seed {
             what: SeedWhat::Demo,
         } => seed_demo(),
+        Command::Stats {
+            action: StatsAction::Rebuild,
+        } => stats_rebuild(),
         Command::User {
             action:
                 UserAction::Create {
@@ -275,6 +290,18 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
             action: OutboxAction::Status,
         } => outbox_status(),
     }
+}
+
+fn stats_rebuild() -> Result<(), CliError> {
+    let s = settings()?;
+    let (mut conn, _svc) = open(&s)?;
+    let started = std::time::Instant::now();
+    let n = wangge_persistence::write_transaction(&mut conn, wangge_app::stats::fold::rebuild)?;
+    println!(
+        "summed the figures of {n} cases by day in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn seed_demo() -> Result<(), CliError> {

@@ -381,6 +381,12 @@ fn bootstrap(settings: &Settings, pool: &Pool, svc: &Services) -> Result<(), Sta
             "demo incidents stored (synthetic, over the past year)"
         );
     }
+    // A database from before the figures were summed by day: sum them once, before serving.
+    let folded = wangge_persistence::write_transaction(&mut conn, wangge_app::stats::fold::ensure)
+        .map_err(|e| seed_err(&e))?;
+    if let Some(n) = folded {
+        tracing::info!(stats.cases = n, "summed the figures of every case by day");
+    }
     Ok(())
 }
 

@@ -450,6 +450,16 @@ pub fn list(
 ) -> Result<Vec<IncidentRecord>, StoreError> {
     let mut q = incidents::table.into_boxed();
     let reach = match viewer {
+        // A subtree asked for inside the caller's reach needs no second condition: the
+        // reach of a district's command centre is every unit of the district.
+        Viewer::Units(reach)
+            if filter
+                .under_path
+                .as_deref()
+                .is_some_and(|p| reach.contains(p)) =>
+        {
+            None
+        }
         Viewer::Units(reach) => Some(reach_sql::<incidents::table>(conn, reach)?),
         Viewer::Department(d) => {
             q = q.filter(

@@ -379,3 +379,48 @@ diesel::table! {
         created_at -> Text,
     }
 }
+
+diesel::table! {
+    incident_daily_units (unit_id, day, own) {
+        unit_id -> Text,
+        day -> Text,
+        own -> Bool,
+        registered -> BigInt,
+        due -> BigInt,
+        closed -> BigInt,
+        closed_on_time -> BigInt,
+        closed_in_period -> BigInt,
+        replied -> BigInt,
+        satisfied -> BigInt,
+        signed -> BigInt,
+        sign_seconds -> BigInt,
+        close_seconds -> BigInt,
+    }
+}
+
+diesel::table! {
+    incident_daily_categories (unit_id, day, category_code) {
+        unit_id -> Text,
+        day -> Text,
+        category_code -> Text,
+        registered -> BigInt,
+        due -> BigInt,
+        closed -> BigInt,
+        closed_on_time -> BigInt,
+        closed_in_period -> BigInt,
+        replied -> BigInt,
+        satisfied -> BigInt,
+        signed -> BigInt,
+        sign_seconds -> BigInt,
+        close_seconds -> BigInt,
+    }
+}
+
+diesel::table! {
+    incident_overdue (unit_id, category_code, own) {
+        unit_id -> Text,
+        category_code -> Text,
+        own -> Bool,
+        n -> BigInt,
+    }
+}

@@ -74,19 +74,13 @@ pub enum Grouping {
 }
 
 /// `$1`..`$3` are from, to, now; each first appears in that order (SQLite numbers `$n` by
-/// first appearance). A case counts as a duplicate or a rejected report in no figure but
-/// `registered`.
-const SUMS: &str = "CAST(SUM(CASE WHEN m.registered_at >= $1 AND m.registered_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS registered, \
-  CAST(SUM(CASE WHEN m.due_at >= $1 AND m.due_at < $2 AND i.status <> 'rejected' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS due, \
-  CAST(SUM(CASE WHEN m.due_at >= $1 AND m.due_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS closed, \
-  CAST(SUM(CASE WHEN m.due_at >= $1 AND m.due_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.on_time THEN 1 ELSE 0 END) AS BIGINT) AS closed_on_time, \
-  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS closed_in_period, \
-  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.callback_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS replied, \
-  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.callback_at IS NOT NULL AND i.satisfied THEN 1 ELSE 0 END) AS BIGINT) AS satisfied, \
-  CAST(SUM(CASE WHEN i.status NOT IN ('closed', 'rejected', 'on_hold') AND (i.register_due < $3 OR i.sign_due < $3 OR i.close_due < $3) THEN 1 ELSE 0 END) AS BIGINT) AS overdue_now, \
-  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL AND i.status <> 'rejected' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS signed, \
-  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL AND i.status <> 'rejected' AND i.merged_into IS NULL THEN m.sign_seconds ELSE 0 END) AS BIGINT) AS sign_seconds, \
-  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL THEN m.close_seconds ELSE 0 END) AS BIGINT) AS close_seconds";
+/// first appearance): the window's sums with `overdue_now` counted too.
+fn sums_with_overdue() -> String {
+    WINDOW_SUMS.replace(
+        "CAST(0 AS BIGINT) AS overdue_now",
+        "CAST(SUM(CASE WHEN i.status NOT IN ('closed', 'rejected', 'on_hold') AND (i.register_due < $3 OR i.sign_due < $3 OR i.close_due < $3) THEN 1 ELSE 0 END) AS BIGINT) AS overdue_now",
+    )
+}
 
 /// A row counts if something it measures happened in the period, or it is open now (it may
 /// be overdue). Everything else is left out before the sums.
@@ -108,8 +102,9 @@ pub fn sums(
         Grouping::Category => ("i.category_code", ""),
         Grouping::Department => ("i.department_id", " AND i.department_id IS NOT NULL"),
     };
+    let sums = sums_with_overdue();
     let q = format!(
-        "SELECT {grp} AS grp, {SUMS} FROM incidents i JOIN units u ON u.id = i.owner_unit_id \
+        "SELECT {grp} AS grp, {sums} FROM incidents i JOIN units u ON u.id = i.owner_unit_id \
          LEFT JOIN incident_measures m ON m.incident_id = i.id WHERE {RELEVANT} AND u.path >= $4 AND u.path < $5{extra} GROUP BY {grp}"
     );
     Ok(diesel::sql_query(q)
@@ -119,6 +114,86 @@ pub fn sums(
         .bind::<Text, _>(path)
         .bind::<Text, _>(path_upper_bound(path))
         .load(conn)?)
+}
+
+/// What each figure counts of a case, for a window `$1`..`$2` (`overdue_now` is not a
+/// window's: 0 here). A case counts as a duplicate or a rejected report in no figure but
+/// `registered`.
+const WINDOW_SUMS: &str = "CAST(SUM(CASE WHEN m.registered_at >= $1 AND m.registered_at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS registered, \
+  CAST(SUM(CASE WHEN m.due_at >= $1 AND m.due_at < $2 AND i.status <> 'rejected' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS due, \
+  CAST(SUM(CASE WHEN m.due_at >= $1 AND m.due_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS closed, \
+  CAST(SUM(CASE WHEN m.due_at >= $1 AND m.due_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.on_time THEN 1 ELSE 0 END) AS BIGINT) AS closed_on_time, \
+  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS closed_in_period, \
+  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.callback_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS replied, \
+  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL AND m.callback_at IS NOT NULL AND i.satisfied THEN 1 ELSE 0 END) AS BIGINT) AS satisfied, \
+  CAST(0 AS BIGINT) AS overdue_now, \
+  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL AND i.status <> 'rejected' AND i.merged_into IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS signed, \
+  CAST(SUM(CASE WHEN m.signed_at >= $1 AND m.signed_at < $2 AND m.sign_seconds IS NOT NULL AND i.status <> 'rejected' AND i.merged_into IS NULL THEN m.sign_seconds ELSE 0 END) AS BIGINT) AS sign_seconds, \
+  CAST(SUM(CASE WHEN i.closed_at >= $1 AND i.closed_at < $2 AND i.status = 'closed' AND i.merged_into IS NULL THEN m.close_seconds ELSE 0 END) AS BIGINT) AS close_seconds";
+
+/// Sums per owner path and category (the group `"{path}|{code}"`) over the subtree's cases
+/// with something counted in `[from, to)`, found by the index on each time a figure counts;
+/// `overdue_now` is 0. For the partial days at the ends of a period summed ahead by day.
+///
+/// # Errors
+/// Database errors.
+pub fn window_sums(
+    conn: &mut AnyConnection,
+    (from, to): (&str, &str),
+    path: &str,
+) -> Result<Vec<Sums>, StoreError> {
+    let grp = "u.path || '|' || i.category_code";
+    let q = format!(
+        "WITH w AS (SELECT incident_id AS id FROM incident_measures WHERE registered_at >= $1 AND registered_at < $2 \
+           UNION SELECT incident_id FROM incident_measures WHERE due_at >= $1 AND due_at < $2 \
+           UNION SELECT incident_id FROM incident_measures WHERE signed_at >= $1 AND signed_at < $2 \
+           UNION SELECT id FROM incidents WHERE closed_at >= $1 AND closed_at < $2) \
+         SELECT {grp} AS grp, {WINDOW_SUMS} FROM w JOIN incidents i ON i.id = w.id \
+           JOIN units u ON u.id = i.owner_unit_id LEFT JOIN incident_measures m ON m.incident_id = i.id \
+         WHERE u.path >= $3 AND u.path < $4 GROUP BY u.path, i.category_code"
+    );
+    Ok(diesel::sql_query(q)
+        .bind::<Text, _>(from)
+        .bind::<Text, _>(to)
+        .bind::<Text, _>(path)
+        .bind::<Text, _>(path_upper_bound(path))
+        .load(conn)?)
+}
+
+/// Open cases past a deadline, counted per owner path and category.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Overdue {
+    #[diesel(sql_type = Text)]
+    pub path: String,
+    #[diesel(sql_type = Text)]
+    pub category_code: String,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// The subtree's cases past a running deadline that the clock has not noted yet: their
+/// earliest deadline is the next one the clock waits for (`next_due`, none while held or
+/// ended), and it has passed. The rest of `overdue_now` is kept in `incident_overdue`.
+///
+/// # Errors
+/// Database errors.
+pub fn overdue_unnoted(
+    conn: &mut AnyConnection,
+    now: &str,
+    path: &str,
+) -> Result<Vec<Overdue>, StoreError> {
+    Ok(diesel::sql_query(
+        "SELECT u.path AS path, i.category_code AS category_code, CAST(COUNT(*) AS BIGINT) AS count \
+         FROM incidents i JOIN units u ON u.id = i.owner_unit_id \
+         WHERE i.next_due < $1 AND COALESCE(i.register_due >= i.next_due, TRUE) \
+           AND COALESCE(i.sign_due >= i.next_due, TRUE) AND COALESCE(i.close_due >= i.next_due, TRUE) \
+           AND u.path >= $2 AND u.path < $3 \
+         GROUP BY u.path, i.category_code",
+    )
+    .bind::<Text, _>(now)
+    .bind::<Text, _>(path)
+    .bind::<Text, _>(path_upper_bound(path))
+    .load(conn)?)
 }
 
 /// A department's answers to summonses (吹哨报到) over a period.
@@ -195,4 +270,17 @@ pub fn cell_counts(
     .bind::<Text, _>(path)
     .bind::<Text, _>(path_upper_bound(path))
     .load(conn)?)
+}
+
+/// Whether any case has a measured step (and so a share of the figures).
+///
+/// # Errors
+/// Database errors.
+pub fn any_measured(conn: &mut AnyConnection) -> Result<bool, StoreError> {
+    use crate::schema::incident_measures as m;
+    Ok(m::table
+        .select(m::incident_id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
 }

@@ -3,7 +3,7 @@
 
 use crate::attachments::{jpeg, multipart, upload};
 use crate::cases;
-use crate::helpers::{SmallGrid, TestApp, id};
+use crate::helpers::{Options, SmallGrid, TestApp, id};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -74,7 +74,11 @@ fn at(case: &Value, action: &str) -> chrono::DateTime<chrono::FixedOffset> {
 }
 
 async fn world() -> World {
-    let app = TestApp::spawn().await;
+    world_with(Options::default()).await
+}
+
+async fn world_with(opts: Options) -> World {
+    let app = TestApp::spawn_with(opts).await;
     let grid = SmallGrid::build(&app).await;
     let (_, worker) = app
         .user(
@@ -228,12 +232,28 @@ async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
         urlencode(&(chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339())
     );
     let district = id(&w.grid.district).to_owned();
-    let r = w
-        .app
-        .get_as(&w.officer, &format!("/api/v1/stats/units/{district}?{q}"))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let s = r.json();
+    let s = figures(&w, &district, &q).await;
+    // The same figures however the period is cut: whole days are read from the sums kept per
+    // day, partial days from the cases themselves. Today in China, as whole days; from
+    // yesterday to a moment from now (a partial last day); from two days back at this time to
+    // tomorrow (a partial first day and whole days); from yesterday to 13 hours on.
+    let today = chrono::Utc::now()
+        .with_timezone(&wangge_domain::calendar::CST)
+        .date_naive();
+    let later = urlencode(&(chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
+    let days_back = urlencode(&(chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339());
+    let much_later = urlencode(&(chrono::Utc::now() + chrono::Duration::hours(13)).to_rfc3339());
+    for other in [
+        format!("from={today}&to={}", today.succ_opt().unwrap()),
+        format!("from={}&to={later}", today.pred_opt().unwrap()),
+        format!("from={days_back}&to={}", today.succ_opt().unwrap()),
+        format!("from={}&to={much_later}", today.pred_opt().unwrap()),
+    ] {
+        let o = figures(&w, &district, &other).await;
+        for part in ["totals", "own", "by_child", "by_category"] {
+            assert_eq!(o[part], s[part], "{part} for {other} against {q}");
+        }
+    }
     let t = &s["totals"];
     // registered: all but the rejected c6. due: the fast ones but c6. closed of them: c1, c2,
     // c7 (c4 reopened); on time: c1, c7. Closed in the period: c1, c2, c7; called back: c1,
@@ -369,6 +389,203 @@ async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
         (json!(0), json!(0), json!(2))
     );
     let _ = (c3, c6);
+    sums_match_a_rebuild(&w.app);
+}
+
+#[actix_web::test]
+async fn the_sums_kept_by_day_follow_a_case_up_the_grid_and_a_unit_that_moves() {
+    let w = world_with(Options {
+        clock_interval_s: 1,
+        ..Options::default()
+    })
+    .await;
+    let district = id(&w.grid.district).to_owned();
+    let today = chrono::Utc::now()
+        .with_timezone(&wangge_domain::calendar::CST)
+        .date_naive();
+    let days = format!("from={today}&to={}", today.succ_opt().unwrap());
+    // One case signed for with three seconds to close, which the clock moves up to the west
+    // subdistrict when they pass; one slow case registered, which stays in the community.
+    let up = signed(
+        &w,
+        cases::report(&w.app, &w.worker, FAST, IN_COMMUNITY).await,
+        None,
+    )
+    .await;
+    let stays = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    cases::act(&w.app, &w.staff, &stays, json!({"action": "register"})).await;
+    // One case owned by the district itself, with a second to register: it cannot climb, so
+    // the clock notes it overdue, and it stays so.
+    let second =
+        json!({"register": {"seconds": 1}, "sign": {"seconds": 600}, "close": {"seconds": 600}});
+    let top = w
+        .app
+        .post(
+            "/api/v1/incident-categories",
+            json!({"code": "0196", "parent_code": "01", "name": "区级演练", "key": "district_drill",
+                   "lowest_level": 1, "routing": "locality",
+                   "time_limits": {"urgent": second, "normal": second, "complex": second}}),
+        )
+        .await;
+    assert_eq!(top.status, 201, "{}", top.text);
+    let flagged = cases::report(&w.app, &w.worker, "0196", IN_COMMUNITY).await;
+    assert_eq!(flagged["owner_unit"]["id"], w.grid.district["id"]);
+    let mut owner = Value::Null;
+    for _ in 0..100 {
+        owner = fetch(&w, &up).await["owner_unit"]["id"].clone();
+        if owner == w.grid.west["id"] {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(owner, w.grid.west["id"], "the clock moved the case up");
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = fetch(&w, &flagged).await["history"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["action"]
+            .clone();
+        if last == "overdue" {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last, "overdue", "the clock noted the district's case");
+    sums_match_a_rebuild(&w.app);
+    assert_eq!(
+        w.app
+            .count("SELECT CAST(SUM(n) AS BIGINT) AS n FROM incident_overdue WHERE own"),
+        1,
+        "the noted case is counted ahead"
+    );
+    let s = figures(&w, &district, &days).await;
+    assert_eq!(
+        (
+            s["totals"]["overdue_now"].clone(),
+            s["own"]["overdue_now"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    let child = |s: &Value, u: &Value| {
+        s["by_child"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["unit"]["id"] == u["id"])
+            .unwrap()["registered"]
+            .clone()
+    };
+    assert_eq!(
+        (child(&s, &w.grid.west), child(&s, &w.grid.east)),
+        (json!(2), json!(0))
+    );
+    let west = figures(&w, id(&w.grid.west), &days).await;
+    assert_eq!(
+        (
+            west["own"]["registered"].clone(),
+            child(&west, &w.grid.community)
+        ),
+        (json!(1), json!(1))
+    );
+
+    // The community's ground is taken from it outside the API (the API never leaves a unit
+    // without ground, and a unit with ground cannot leave a parent that covers it): its cases
+    // stay its own, and it moves east with them. That case now counts under the east; the
+    // escalated one stays west.
+    let mut conn = wangge_persistence::db::establish(&w.app.settings.database_url).unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "DELETE FROM unit_coverage WHERE unit_id = '{}'",
+            id(&w.grid.community)
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    let moved = w
+        .app
+        .patch(
+            &format!("/api/v1/units/{}", id(&w.grid.community)),
+            json!({"parent_id": id(&w.grid.east)}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    sums_match_a_rebuild(&w.app);
+    let s = figures(&w, &district, &days).await;
+    assert_eq!(
+        (child(&s, &w.grid.west), child(&s, &w.grid.east)),
+        (json!(1), json!(1))
+    );
+    assert_eq!(s["totals"]["registered"], 2);
+    assert_eq!(s["totals"]["overdue_now"], 1);
+    let east = figures(&w, id(&w.grid.east), &days).await;
+    assert_eq!(child(&east, &w.grid.community), json!(1));
+}
+
+async fn figures(w: &World, unit: &str, q: &str) -> Value {
+    let r = w
+        .app
+        .get_as(&w.officer, &format!("/api/v1/stats/units/{unit}?{q}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+/// Every row of the tables of sums kept per day and of overdue counts, as text, without rows
+/// summing to nothing.
+fn daily_rows(app: &TestApp) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        row: String,
+    }
+    let figures = "registered, due, closed, closed_on_time, closed_in_period, replied, satisfied, signed, sign_seconds, close_seconds";
+    let joined = figures.replace(", ", " || '|' || ");
+    let zero = figures.replace(", ", " = 0 AND ") + " = 0";
+    let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
+    let mut out = Vec::new();
+    for (table, key) in [
+        (
+            "incident_daily_units",
+            "unit_id || '|' || day || '|' || CASE WHEN own THEN 'own' ELSE 'below' END",
+        ),
+        (
+            "incident_daily_categories",
+            "unit_id || '|' || day || '|' || category_code",
+        ),
+    ] {
+        let q = format!(
+            "SELECT '{table}|' || {key} || '|' || {joined} AS row FROM {table} WHERE NOT ({zero}) ORDER BY 1"
+        );
+        out.extend(
+            diesel::RunQueryDsl::load::<Row>(diesel::sql_query(q), &mut conn)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.row),
+        );
+    }
+    let q = "SELECT 'incident_overdue|' || unit_id || '|' || category_code || '|' || CASE WHEN own THEN 'own' ELSE 'below' END || '|' || n AS row FROM incident_overdue WHERE n <> 0 ORDER BY 1";
+    out.extend(
+        diesel::RunQueryDsl::load::<Row>(diesel::sql_query(q), &mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.row),
+    );
+    out
+}
+
+/// The sums and overdue counts each write kept equal those rebuilt from the cases (`wangge
+/// stats rebuild`).
+pub fn sums_match_a_rebuild(app: &TestApp) {
+    let kept = daily_rows(app);
+    assert!(!kept.is_empty(), "no sums were kept");
+    let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
+    wangge_persistence::write_transaction(&mut conn, |c| {
+        wangge_app::stats::fold::rebuild(c).map(|_| ())
+    })
+    .unwrap();
+    assert_eq!(kept, daily_rows(app));
 }
 
 fn urlencode(s: &str) -> String {

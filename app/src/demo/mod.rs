@@ -361,7 +361,10 @@ pub fn seed_incidents(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, DemoError> {
     Ok(wangge_persistence::write_transaction(conn, |conn| {
-        incidents::seed(conn, n, now)
+        let stored = incidents::seed(conn, n, now)?;
+        // Written in bulk, around the use cases: their share of the figures is summed here.
+        crate::stats::fold::rebuild(conn)?;
+        Ok::<_, AppError>(stored)
     })?)
 }
 

@@ -11,6 +11,7 @@ use crate::caller::Who;
 use crate::categories;
 use crate::error::AppError;
 use crate::services::Services;
+use crate::stats::fold;
 use crate::tx::{self, Change, Entity, Tx, stored_time};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -55,13 +56,15 @@ pub fn tick(
                 }
             }
             let rows = store::overdue(tx.conn, &stored_time(now), BATCH)?;
+            let mut moves = fold::Moves::default();
             for row in &rows {
-                match act(tx, row, now)? {
+                match act(tx, row, now, &mut moves)? {
                     Some(true) => done.escalated += 1,
                     Some(false) => done.flagged += 1,
                     None => {}
                 }
             }
+            moves.write(tx.conn)?;
             Ok((done, rows.len().max(missed.len())))
         })?;
         report.escalated += done.escalated;
@@ -115,7 +118,12 @@ fn missed_stage(r: &IncidentRecord) -> Stage {
 
 /// Escalates one overdue case (`Some(true)`), or flags it where it cannot climb
 /// (`Some(false)`); `None` when a person changed it first.
-fn act(tx: &mut Tx<'_>, r: &IncidentRecord, now: DateTime<Utc>) -> Result<Option<bool>, AppError> {
+fn act(
+    tx: &mut Tx<'_>,
+    r: &IncidentRecord,
+    now: DateTime<Utc>,
+    moves: &mut fold::Moves,
+) -> Result<Option<bool>, AppError> {
     let owner = grid::get_unit(tx.conn, UnitId::parse(&r.owner_unit_id)?)?;
     let status = status_of(&r.status)?;
     let case = Case {
@@ -195,6 +203,12 @@ fn act(tx: &mut Tx<'_>, r: &IncidentRecord, now: DateTime<Utc>) -> Result<Option
     } else {
         owner.path.clone()
     };
+    // Noted as overdue, and moved up with its figures when escalated (written once a batch).
+    let m = store::measures_of(tx.conn, &r.id)?;
+    moves.record(
+        &fold::share(r, &m, &owner.path)?,
+        &fold::share(&row, &m, &after)?,
+    );
     tx.change(Change {
         entity: Entity::Incident,
         id: r.id.clone(),

@@ -6,6 +6,7 @@ use super::{Loaded, load, read, status_of};
 use crate::calendar;
 use crate::categories;
 use crate::error::AppError;
+use crate::stats::fold;
 use crate::tx::{Change, Entity, Tx, seconds_between, stored_time};
 use crate::versions;
 use serde_json::{Value, json};
@@ -107,13 +108,10 @@ pub fn transition(
     let (to, extra) = apply(tx, &l, t, outcome.to)?;
     let mut row = l.record.clone();
     row.status = to.as_str().to_owned();
-    let mut m = if measured(t.action) {
-        store::measures_of(tx.conn, &key)?
-    } else {
-        Measures::default()
-    };
+    let measured = store::measures_of(tx.conn, &key)?;
+    let mut m = measured.clone();
     effects(tx, &l, t, from, to, &mut row, &mut m)?;
-    if measured(t.action) {
+    if m != measured {
         store::put_measures(tx.conn, &m)?;
     }
     row.next_due = super::next_due(&row);
@@ -153,9 +151,13 @@ pub fn transition(
         version: new_version,
         deleted: false,
         unit_path_before: Some(l.owner.path.clone()),
-        unit_path_after: Some(after),
+        unit_path_after: Some(after.clone()),
     })?;
+    // The figures' share moves last, so the rows every case shares are held the least.
+    let before = fold::share(&l.record, &measured, &l.owner.path)?;
+    let now_share = fold::share(&row, &m, &after)?;
     tx.flush_journal()?;
+    fold::moved(tx.conn, &before, &now_share)?;
     let fresh = load(tx.conn, tx.caller, &key);
     match fresh {
         Ok(f) => read::view(tx.conn, tx.caller, &f, tx.now_utc()),
@@ -274,21 +276,6 @@ pub(crate) fn escalate_row(
         row.sign_due = None;
         row.close_due = None;
     }
-}
-
-/// Actions that change what the figures count.
-fn measured(a: Action) -> bool {
-    matches!(
-        a,
-        Action::Register
-            | Action::Dispatch
-            | Action::Sign
-            | Action::Close
-            | Action::MergeInto
-            | Action::Callback
-            | Action::Reopen
-            | Action::GrantExtension
-    )
 }
 
 /// A closed case opened again: it no longer counts as closed (nor as called back, for

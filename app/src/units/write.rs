@@ -110,6 +110,10 @@ pub fn update(
             "to": { "code": after.code, "name": after.name, "parent_id": after.parent_id },
         }),
     )?;
+    if before.path != after.path {
+        // The cases of the moved subtree now count under its new ancestors.
+        crate::stats::fold::unit_moved(tx.conn, after.id.as_str(), &before.path, &after.path)?;
+    }
     // Units below a moved one changed place in the grid too; the records in them follow
     // their units (readers of the feed resolve them by unit).
     for d in done.descendants_moved {

@@ -21,10 +21,10 @@ pub async fn departments(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let unit = unit_id(query.unit_id.as_deref())?;
-    let span = span(query.from.as_deref(), query.to.as_deref())?;
+    let (span, now) = span(query.from.as_deref(), query.to.as_deref())?;
     let v = state
         .read(user.who(), move |r| {
-            wangge_app::stats::departments(r, unit, span, chrono::Utc::now())
+            wangge_app::stats::departments(r, unit, span, now)
         })
         .await?;
     Ok(HttpResponse::Ok().json(v))

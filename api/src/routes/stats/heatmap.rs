@@ -44,10 +44,10 @@ pub async fn heatmap(
         None => HeatmapFormat::Json,
         Some(f) => return Err(bad(format!("format: {f:?} is not json or geojson"))),
     };
-    let span = span(query.from.as_deref(), query.to.as_deref())?;
+    let (span, now) = span(query.from.as_deref(), query.to.as_deref())?;
     let v = state
         .read(user.who(), move |r| {
-            wangge_app::stats::heatmap(r, unit, res, span, format, chrono::Utc::now())
+            wangge_app::stats::heatmap(r, unit, res, span, format, now)
         })
         .await?;
     let content_type = match format {

@@ -23,10 +23,10 @@ pub async fn unit(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let id: UnitId = http::id(&id, "unit")?;
-    let span = span(query.from.as_deref(), query.to.as_deref())?;
+    let (span, now) = span(query.from.as_deref(), query.to.as_deref())?;
     let v = state
         .read(user.who(), move |r| {
-            wangge_app::stats::unit(r, id, span, chrono::Utc::now())
+            wangge_app::stats::unit(r, id, span, now)
         })
         .await?;
     Ok(HttpResponse::Ok().json(v))
