@@ -270,20 +270,38 @@ pub struct OverdueCount {
     pub n: i64,
 }
 
-/// The overdue counts of a unit and of its children.
+/// The overdue counts of a unit and of its children (their ids).
 ///
 /// # Errors
 /// Database errors.
 pub fn overdue_here_and_below(
     conn: &mut AnyConnection,
     unit_id: &str,
+    children: &[String],
 ) -> Result<Vec<OverdueCount>, StoreError> {
-    Ok(diesel::sql_query(
-        "SELECT unit_id, category_code, own, n FROM incident_overdue \
-         WHERE (unit_id = $1 OR unit_id IN (SELECT id FROM units WHERE parent_id = $1)) AND n <> 0",
-    )
-    .bind::<Text, _>(unit_id)
-    .load(conn)?)
+    let mut ids = Vec::with_capacity(children.len() + 1);
+    ids.push(unit_id.to_owned());
+    ids.extend(children.iter().cloned());
+    Ok(overdue::table
+        .filter(overdue::unit_id.eq_any(&ids))
+        .filter(overdue::n.ne(0))
+        .select((
+            overdue::unit_id,
+            overdue::category_code,
+            overdue::own,
+            overdue::n,
+        ))
+        .load::<(String, String, bool, i64)>(conn)?
+        .into_iter()
+        .map(|(unit_id, category_code, own, n)| OverdueCount {
+            key: OverdueKey {
+                unit_id,
+                category_code,
+                own,
+            },
+            n,
+        })
+        .collect())
 }
 
 /// The overdue counts of exactly one unit (to move them when the unit moves).
@@ -327,19 +345,18 @@ pub fn category_rows(conn: &mut AnyConnection, unit_id: &str) -> Result<Vec<Sums
 }
 
 /// The columns summed, as stored.
-const FIGURE_COLUMNS: &str = "registered, due, closed, closed_on_time, closed_in_period, replied, \
-  satisfied, signed, sign_seconds, close_seconds";
+const FIGURE_COLUMNS: &str = "registered, due, closed, closed_on_time, closed_in_period, replied, satisfied, signed, sign_seconds, close_seconds";
 
 /// `SELECT grp, {SUMS}` over the rows of each branch `(grp expression, table, condition)`
-/// in each key range `[lo, hi)`, one index range a branch. In the SQL, `$1` is `first`, the
-/// ranges' bounds follow from `$2` in order, then `rest` (a condition names them as
-/// `{rest}`).
+/// in each key range `[lo, hi)` (its rows added, or taken away when its sign is -1), one
+/// index range a branch. In the SQL, `$1` is `first`, the ranges' bounds follow from `$2` in
+/// order, then `rest` (a condition names them as `{rest}`).
 fn ranged_sums(
     conn: &mut AnyConnection,
     first: &str,
     rest: &[String],
     branches: &[(&str, &str, &str)],
-    ranges: &[(String, String)],
+    ranges: &[(String, String, i64)],
 ) -> Result<Vec<Sums>, StoreError> {
     let after_ranges = 2 + 2 * ranges.len();
     let rest_list = (0..rest.len())
@@ -352,10 +369,19 @@ fn ranged_sums(
             continue;
         }
         let cond = cond.replace("{rest}", &rest_list);
-        for i in 0..ranges.len() {
+        for (i, (_, _, sign)) in ranges.iter().enumerate() {
             let (lo, hi) = (2 + 2 * i, 3 + 2 * i);
+            let columns = if *sign < 0 {
+                FIGURE_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("-{c} AS {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                FIGURE_COLUMNS.to_owned()
+            };
             parts.push(format!(
-                "SELECT {grp} AS grp, {FIGURE_COLUMNS} FROM {table} WHERE {cond} AND day >= ${lo} AND day < ${hi}"
+                "SELECT {grp} AS grp, {columns} FROM {table} WHERE {cond} AND day >= ${lo} AND day < ${hi}"
             ));
         }
     }
@@ -369,7 +395,7 @@ fn ranged_sums(
     let mut q = diesel::sql_query(q)
         .into_boxed::<crate::db::Backend>()
         .bind::<Text, _>(first.to_owned());
-    for (lo, hi) in ranges {
+    for (lo, hi, _) in ranges {
         q = q.bind::<Text, _>(lo.clone()).bind::<Text, _>(hi.clone());
     }
     for r in rest {
@@ -379,8 +405,9 @@ fn ranged_sums(
 }
 
 /// The sums over key ranges (days `YYYY-MM-DD`, months `MYYYY-MM`) for a unit and its
-/// children (their ids): the group `own` for its own cases, `below` for its children's, and
-/// each child's by its id.
+/// children (their ids), in one statement: the group `own` for its own cases, `below` for
+/// its children's, each child's by its id, and each leaf category's over the subtree as
+/// `category {code}`.
 ///
 /// # Errors
 /// Database errors.
@@ -388,7 +415,7 @@ pub fn unit_and_children(
     conn: &mut AnyConnection,
     unit_id: &str,
     children: &[String],
-    ranges: &[(String, String)],
+    ranges: &[(String, String, i64)],
 ) -> Result<Vec<Sums>, StoreError> {
     ranged_sums(
         conn,
@@ -401,25 +428,12 @@ pub fn unit_and_children(
                 "unit_id = $1",
             ),
             ("unit_id", "incident_daily_units", "unit_id IN ({rest})"),
+            (
+                "'category ' || category_code",
+                "incident_daily_categories",
+                "unit_id = $1",
+            ),
         ],
-        ranges,
-    )
-}
-
-/// The sums over key ranges per leaf category over a unit's subtree.
-///
-/// # Errors
-/// Database errors.
-pub fn categories(
-    conn: &mut AnyConnection,
-    unit_id: &str,
-    ranges: &[(String, String)],
-) -> Result<Vec<Sums>, StoreError> {
-    ranged_sums(
-        conn,
-        unit_id,
-        &[],
-        &[("category_code", "incident_daily_categories", "unit_id = $1")],
         ranges,
     )
 }

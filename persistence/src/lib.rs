@@ -93,10 +93,7 @@ where
 }
 
 /// Runs `f` over one snapshot, for a report made of several queries (figures that add up).
-/// On PostgreSQL the transaction is `REPEATABLE READ READ ONLY` and plans each statement
-/// for its values (a report's ranges are narrow or wide by their bounds, and the generic plan
-/// of a cached statement, made blind to them, reads a million rows for a hundred), without
-/// parallel workers.
+/// On PostgreSQL the transaction is `REPEATABLE READ READ ONLY`, without parallel workers.
 ///
 /// # Errors
 /// `f`'s error, or the database's when beginning or ending fails.
@@ -114,10 +111,7 @@ where
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             )?;
             // Small reads of many parts: workers cost more to start than they save.
-            c.batch_execute(
-                "SET LOCAL plan_cache_mode = force_custom_plan; \
-                 SET LOCAL max_parallel_workers_per_gather = 0",
-            )?;
+            c.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")?;
         }
     }
     run_and_end(conn, f)

@@ -4,7 +4,7 @@
 //! crafted-data test reads the figures both ways.
 
 use crate::error::AppError;
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use std::collections::BTreeMap;
 use wangge_domain::calendar::CST;
 use wangge_persistence::AnyConnection;
@@ -47,32 +47,49 @@ fn month_key(day: &str) -> String {
     format!("M{}", day.get(..7).unwrap_or(day))
 }
 
-/// The keys that sum the days `[from_day, to_day)`: whole months as months, the days
-/// before and after them as days.
+/// The key ranges `[lo, hi)` that sum the days `[from_day, to_day)`, each added or (`-1`)
+/// taken away: whole months as months, the days before and after them as days, and a
+/// partial month with more days in than out as its month less the days out.
 #[must_use]
-pub fn key_ranges(from_day: &str, to_day: &str) -> Vec<(String, String)> {
-    let first_of = |d: &str| format!("{}-01", d.get(..7).unwrap_or(d));
-    // The first whole month starts at `from_day` if that is a first, else the month after.
-    let m1 = if from_day.ends_with("-01") {
-        from_day.to_owned()
-    } else {
-        NaiveDate::parse_from_str(&first_of(from_day), "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.checked_add_months(Months::new(1)))
-            .map_or_else(|| to_day.to_owned(), |d| d.format("%Y-%m-%d").to_string())
+pub fn key_ranges(from_day: &str, to_day: &str) -> Vec<(String, String, i64)> {
+    let parse = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let (Some(from), Some(to)) = (parse(from_day), parse(to_day)) else {
+        return vec![(from_day.to_owned(), to_day.to_owned(), 1)];
     };
-    let m2 = first_of(to_day);
+    let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    let next_month = |d: NaiveDate| d.checked_add_months(Months::new(1)).unwrap_or(d);
+    let text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    let month = |d: NaiveDate| month_key(&text(d));
+    // The months wholly inside, [m1, m2).
+    let mut m1 = if from.day() == 1 {
+        from
+    } else {
+        next_month(first_of(from))
+    };
+    let mut m2 = first_of(to);
     if m1 >= m2 {
-        return vec![(from_day.to_owned(), to_day.to_owned())];
+        return vec![(from_day.to_owned(), to_day.to_owned(), 1)];
     }
     let mut out = Vec::new();
-    if from_day < m1.as_str() {
-        out.push((from_day.to_owned(), m1.clone()));
+    if from < m1 {
+        let m0 = first_of(from);
+        if (from - m0) < (m1 - from) {
+            out.push((text(m0), from_day.to_owned(), -1));
+            m1 = m0;
+        } else {
+            out.push((from_day.to_owned(), text(m1), 1));
+        }
     }
-    out.push((month_key(&m1), month_key(&m2)));
-    if m2.as_str() < to_day {
-        out.push((m2, to_day.to_owned()));
+    if m2 < to {
+        let m3 = next_month(m2);
+        if (m3 - to) < (to - m2) {
+            out.push((to_day.to_owned(), text(m3), -1));
+            m2 = m3;
+        } else {
+            out.push((text(m2), to_day.to_owned(), 1));
+        }
     }
+    out.push((month(m1), month(m2), 1));
     out
 }
 
@@ -372,34 +389,36 @@ pub fn ensure(conn: &mut AnyConnection) -> Result<Option<u64>, AppError> {
 mod tests {
     use super::key_ranges;
 
-    fn r(a: &str, b: &str) -> (String, String) {
-        (a.to_owned(), b.to_owned())
+    fn r(a: &str, b: &str, sign: i64) -> (String, String, i64) {
+        (a.to_owned(), b.to_owned(), sign)
     }
 
     #[test]
     fn whole_months_are_read_as_months_and_the_rest_as_days() {
+        // 27 days of December in, 4 out: December less its first four days; five days of
+        // December 2026 in, 26 out: those five days.
         assert_eq!(
             key_ranges("2025-12-05", "2026-12-06"),
             vec![
-                r("2025-12-05", "2026-01-01"),
-                r("M2026-01", "M2026-12"),
-                r("2026-12-01", "2026-12-06"),
+                r("2025-12-01", "2025-12-05", -1),
+                r("2026-12-01", "2026-12-06", 1),
+                r("M2025-12", "M2026-12", 1),
             ]
         );
         assert_eq!(
             key_ranges("2026-01-01", "2026-03-01"),
-            vec![r("M2026-01", "M2026-03")]
+            vec![r("M2026-01", "M2026-03", 1)]
         );
         assert_eq!(
             key_ranges("2026-01-10", "2026-02-20"),
-            vec![r("2026-01-10", "2026-02-20")]
+            vec![r("2026-01-10", "2026-02-20", 1)]
         );
         assert_eq!(
-            key_ranges("2026-01-31", "2026-03-02"),
+            key_ranges("2026-01-31", "2026-03-30"),
             vec![
-                r("2026-01-31", "2026-02-01"),
-                r("M2026-02", "M2026-03"),
-                r("2026-03-01", "2026-03-02"),
+                r("2026-01-31", "2026-02-01", 1),
+                r("2026-03-30", "2026-04-01", -1),
+                r("M2026-02", "M2026-04", 1),
             ]
         );
     }

@@ -314,11 +314,11 @@ impl UnitSums {
                         out.own.add(&s);
                     }
                     "below" => out.total.add(&s),
-                    child => out.per_child.entry(child.to_owned()).or_default().add(&s),
+                    g => match g.strip_prefix("category ") {
+                        Some(code) => out.add_category(code, &s),
+                        None => out.per_child.entry(g.to_owned()).or_default().add(&s),
+                    },
                 }
-            }
-            for s in daily::categories(conn, id, &ranges)? {
-                out.add_category(&s.grp, &s);
             }
         }
         for (from, to, sign) in &cut.windows {
@@ -330,7 +330,7 @@ impl UnitSums {
                 out.add_category(code, &s);
             }
         }
-        for o in daily::overdue_here_and_below(conn, id)? {
+        for o in daily::overdue_here_and_below(conn, id, &child_ids)? {
             let s = Sums {
                 overdue_now: o.n,
                 ..Sums::default()
