@@ -1,6 +1,8 @@
-//! The command centre's figures as sums over the incident rows, one pass per grouping. What
-//! each sum counts is defined in the contract (`UnitStats`); the columns it reads are kept on
-//! the case as it moves (migration `incident_measures`).
+//! The command centre's figures summed from the incident rows: the departments' (one pass),
+//! a unit's partial days (`window_sums`), the overdue cases the clock has not reached, the
+//! summonses and the heat map. What each sum counts is defined in the contract (`Measures`);
+//! the columns it reads are kept on the case as it moves (migration `incident_measures`).
+//! Whole days and months come from the sums kept ahead (`daily`).
 
 use crate::db::AnyConnection;
 use crate::error::StoreError;
@@ -62,17 +64,6 @@ pub struct Period {
     pub now: String,
 }
 
-/// How the cases are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grouping {
-    /// By the path of the unit that owns the case now.
-    OwnerPath,
-    /// By leaf category code.
-    Category,
-    /// By the department the case was dispatched to (cases with none are left out).
-    Department,
-}
-
 /// `$1`..`$3` are from, to, now; each first appears in that order (SQLite numbers `$n` by
 /// first appearance): the window's sums with `overdue_now` counted too.
 fn sums_with_overdue() -> String {
@@ -87,25 +78,21 @@ fn sums_with_overdue() -> String {
 const RELEVANT: &str = "(m.registered_at >= $1 OR m.due_at >= $1 OR i.closed_at >= $1 \
   OR m.signed_at >= $1 OR i.status NOT IN ('closed', 'rejected'))";
 
-/// Sums per group over the cases owned inside the subtree at `path` (a unit path).
+/// Sums per department the cases were dispatched to (cases with none are left out), over
+/// the cases owned inside the subtree at `path` (a unit path): one pass over the cases.
 ///
 /// # Errors
 /// Database errors.
-pub fn sums(
+pub fn department_sums(
     conn: &mut AnyConnection,
     period: &Period,
     path: &str,
-    grouping: Grouping,
 ) -> Result<Vec<Sums>, StoreError> {
-    let (grp, extra) = match grouping {
-        Grouping::OwnerPath => ("u.path", ""),
-        Grouping::Category => ("i.category_code", ""),
-        Grouping::Department => ("i.department_id", " AND i.department_id IS NOT NULL"),
-    };
     let sums = sums_with_overdue();
     let q = format!(
-        "SELECT {grp} AS grp, {sums} FROM incidents i JOIN units u ON u.id = i.owner_unit_id \
-         LEFT JOIN incident_measures m ON m.incident_id = i.id WHERE {RELEVANT} AND u.path >= $4 AND u.path < $5{extra} GROUP BY {grp}"
+        "SELECT i.department_id AS grp, {sums} FROM incidents i JOIN units u ON u.id = i.owner_unit_id \
+         LEFT JOIN incident_measures m ON m.incident_id = i.id WHERE {RELEVANT} AND u.path >= $4 AND u.path < $5 \
+         AND i.department_id IS NOT NULL GROUP BY i.department_id"
     );
     Ok(diesel::sql_query(q)
         .bind::<Text, _>(&period.from)

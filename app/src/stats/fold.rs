@@ -227,6 +227,23 @@ impl Moves {
         }
     }
 
+    /// Writes the sums gathered into tables just emptied (a rebuild: no row is there yet).
+    fn write_fresh(self, conn: &mut AnyConnection) -> Result<(), AppError> {
+        let units: Vec<_> = self
+            .units
+            .into_iter()
+            .filter(|(_, t)| !t.is_zero())
+            .collect();
+        let categories: Vec<_> = self
+            .categories
+            .into_iter()
+            .filter(|(_, t)| !t.is_zero())
+            .collect();
+        let overdue: Vec<_> = self.overdue.into_iter().filter(|(_, n)| *n != 0).collect();
+        daily::insert_fresh(conn, &units, &categories, &overdue)?;
+        Ok(())
+    }
+
     /// Writes the additions gathered.
     ///
     /// # Errors
@@ -330,6 +347,7 @@ pub fn rebuild(conn: &mut AnyConnection) -> Result<u64, AppError> {
     daily::lock(conn)?;
     daily::clear(conn)?;
 
+    let owners = daily::owners(conn)?;
     let mut units = grid::list_units(conn, &UnitFilter::default(), None, i64::MAX)?;
     units.sort_by(|a, b| a.path.cmp(&b.path));
     // The units whose sums are still open, top first (path, id, sums): each case adds to
@@ -342,10 +360,13 @@ pub fn rebuild(conn: &mut AnyConnection) -> Result<u64, AppError> {
             .is_some_and(|(p, _, _)| !u.path.starts_with(p.as_str()))
         {
             if let Some((_, _, s)) = open.pop() {
-                s.write(conn)?;
+                s.write_fresh(conn)?;
             }
         }
         open.push((u.path.clone(), u.id.to_string(), Moves::default()));
+        if !owners.contains(u.id.as_str()) {
+            continue;
+        }
         let mut mine = Moves::default();
         for (row, m) in daily::cases_of(conn, u.id.as_str())? {
             cases += 1;
@@ -368,7 +389,7 @@ pub fn rebuild(conn: &mut AnyConnection) -> Result<u64, AppError> {
         }
     }
     while let Some((_, _, s)) = open.pop() {
-        s.write(conn)?;
+        s.write_fresh(conn)?;
     }
     Ok(cases)
 }
