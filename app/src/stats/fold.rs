@@ -227,19 +227,31 @@ impl Moves {
         }
     }
 
+    /// The additions that change something, per table.
+    #[allow(clippy::type_complexity)]
+    fn nonzero(
+        self,
+    ) -> (
+        Vec<(UnitDay, Tally)>,
+        Vec<(CategoryDay, Tally)>,
+        Vec<(OverdueKey, i64)>,
+    ) {
+        (
+            self.units
+                .into_iter()
+                .filter(|(_, t)| !t.is_zero())
+                .collect(),
+            self.categories
+                .into_iter()
+                .filter(|(_, t)| !t.is_zero())
+                .collect(),
+            self.overdue.into_iter().filter(|(_, n)| *n != 0).collect(),
+        )
+    }
+
     /// Writes the sums gathered into tables just emptied (a rebuild: no row is there yet).
     fn write_fresh(self, conn: &mut AnyConnection) -> Result<(), AppError> {
-        let units: Vec<_> = self
-            .units
-            .into_iter()
-            .filter(|(_, t)| !t.is_zero())
-            .collect();
-        let categories: Vec<_> = self
-            .categories
-            .into_iter()
-            .filter(|(_, t)| !t.is_zero())
-            .collect();
-        let overdue: Vec<_> = self.overdue.into_iter().filter(|(_, n)| *n != 0).collect();
+        let (units, categories, overdue) = self.nonzero();
         daily::insert_fresh(conn, &units, &categories, &overdue)?;
         Ok(())
     }
@@ -249,17 +261,7 @@ impl Moves {
     /// # Errors
     /// Database errors.
     pub fn write(self, conn: &mut AnyConnection) -> Result<(), AppError> {
-        let units: Vec<_> = self
-            .units
-            .into_iter()
-            .filter(|(_, t)| !t.is_zero())
-            .collect();
-        let categories: Vec<_> = self
-            .categories
-            .into_iter()
-            .filter(|(_, t)| !t.is_zero())
-            .collect();
-        let overdue: Vec<_> = self.overdue.into_iter().filter(|(_, n)| *n != 0).collect();
+        let (units, categories, overdue) = self.nonzero();
         daily::add_units(conn, &units)?;
         daily::add_categories(conn, &categories)?;
         daily::add_overdue(conn, &overdue)?;
