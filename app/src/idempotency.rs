@@ -20,7 +20,9 @@ use crate::services::Services;
 use crate::tx::{Tx, stored_time, write};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use wangge_persistence::idempotency::{self as keys, Answer as StoredAnswer, Claim, KeyRecord};
+use wangge_persistence::idempotency::{
+    self as keys, Answer as StoredAnswer, AnsweredKey, Claim, KeyRecord,
+};
 use wangge_persistence::{AnyConnection, write_transaction};
 
 /// A request that carries a key: the key, and a hash of what was asked (method, path, body).
@@ -128,26 +130,20 @@ fn run_locked<T>(
             let answer = render(&value);
             let now = Utc::now();
             let (headers, body, key_id) = seal(tx.svc, &answer)?;
-            let stored = keys::insert_answered(
-                tx.conn,
-                account,
-                &keyed.key,
-                &keyed.request_hash,
-                &StoredAnswer {
-                    status: i32::from(answer.status),
-                    headers: &headers,
-                    body: &body,
-                    body_key_id: key_id,
-                },
-                &stored_time(now),
-                &stored_time(now + secs(svc.config.idempotency_ttl_s)),
-            )?;
-            if stored {
-                Ok(Outcome::Done(answer))
-            } else {
-                // Another request's answer committed after our read.
-                Err(AppError::ClaimLost)
-            }
+            // Written with the journal; if another request's answer for the key committed
+            // after our read, the flush fails with `ClaimLost` and we look again.
+            tx.keep_answer(AnsweredKey {
+                account_id: account.to_owned(),
+                key: keyed.key.clone(),
+                request_hash: keyed.request_hash.clone(),
+                status: i32::from(answer.status),
+                headers,
+                body,
+                body_key_id: key_id,
+                created_at: stored_time(now),
+                expires_at: stored_time(now + secs(svc.config.idempotency_ttl_s)),
+            });
+            Ok(Outcome::Done(answer))
         });
         match outcome {
             Ok(Outcome::Done(answer)) => return Ok(answer),
@@ -243,33 +239,53 @@ fn store(tx: &mut Tx<'_>, claim: &Claim<'_>, answer: &Answer) -> Result<(), AppE
             status: i32::from(answer.status),
             headers: &headers,
             body: &body,
-            body_key_id: key_id,
+            body_key_id: &key_id,
         },
     )?;
     Ok(())
 }
 
-/// An answer as stored: its headers as JSON, its body sealed, and the sealing key's id.
-fn seal<'s>(svc: &'s Services, answer: &Answer) -> Result<(String, Vec<u8>, &'s str), AppError> {
+/// An answer as stored: its headers as JSON, its body deflated and sealed, and the sealing
+/// key's id.
+fn seal(svc: &Services, answer: &Answer) -> Result<(String, Vec<u8>, String), AppError> {
+    use std::io::Write;
     let headers = serde_json::to_string(&answer.headers).map_err(AppError::internal)?;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(answer.body.as_bytes())
+        .map_err(AppError::internal)?;
+    let deflated = z.finish().map_err(AppError::internal)?;
     let sealed = svc
         .pii
-        .seal_bytes(PiiKind::Answer, &answer.body)
+        .seal_raw(PiiKind::AnswerDeflated, &deflated)
         .ok_or_else(|| AppError::internal("sealing an answer failed"))?;
-    Ok((headers, sealed, svc.pii.current_key_id()))
+    Ok((headers, sealed, svc.pii.current_key_id().to_owned()))
 }
 
 fn open(svc: &Services, rec: &KeyRecord) -> Result<Answer, AppError> {
-    let (Some(status), Some(body), Some(key_id)) = (rec.status, &rec.body, &rec.body_key_id) else {
+    use std::io::Read;
+    let (Some(status), Some(sealed), Some(key_id)) = (rec.status, &rec.body, &rec.body_key_id)
+    else {
         return Err(AppError::internal("a stored answer is incomplete"));
     };
-    let body = svc
-        .pii
-        .open(PiiKind::Answer, body, key_id)
-        .map_err(|e| match e {
-            crate::pii::PiiError::UnknownKey(k) => AppError::PiiKeyUnavailable { key_id: k },
-            other => AppError::internal(other),
-        })?;
+    let unknown = |e| match e {
+        crate::pii::PiiError::UnknownKey(k) => AppError::PiiKeyUnavailable { key_id: k },
+        other => AppError::internal(other),
+    };
+    let body = match svc.pii.open_raw(PiiKind::AnswerDeflated, sealed, key_id) {
+        Ok(deflated) => {
+            let mut body = String::new();
+            flate2::read::DeflateDecoder::new(deflated.as_slice())
+                .read_to_string(&mut body)
+                .map_err(AppError::internal)?;
+            body
+        }
+        // Stored before answers were deflated (the label differs, so it fails to open).
+        Err(crate::pii::PiiError::Tampered) => svc
+            .pii
+            .open(PiiKind::Answer, sealed, key_id)
+            .map_err(unknown)?,
+        Err(e) => return Err(unknown(e)),
+    };
     let headers: Vec<(String, String)> =
         serde_json::from_str(rec.headers.as_deref().unwrap_or("[]")).map_err(AppError::internal)?;
     Ok(Answer {

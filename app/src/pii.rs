@@ -18,8 +18,12 @@ pub enum PiiKind {
     /// A reporter's own name (residents' names are not sealed; a reporter's may be a
     /// whistle-blower's).
     Name,
-    /// A stored answer to an idempotent request (it may hold a one-time password).
+    /// A stored answer to an idempotent request (it may hold a one-time password), as
+    /// stored before answers were compressed; still opened until the last such key expires.
     Answer,
+    /// A stored answer, deflated before sealing (a sealed value does not compress, and an
+    /// answer of 2 KB would be stored out of line).
+    AnswerDeflated,
 }
 
 impl PiiKind {
@@ -29,6 +33,7 @@ impl PiiKind {
             Self::Phone => "phone",
             Self::Name => "name",
             Self::Answer => "answer",
+            Self::AnswerDeflated => "answer.deflate",
         }
     }
 }
@@ -169,10 +174,16 @@ impl PiiKeys {
     /// nonce ‖ ciphertext ‖ tag under the current key; `None` only if sealing failed, which
     /// a valid key does not.
     pub fn seal_bytes(&self, kind: PiiKind, plain: &str) -> Option<Vec<u8>> {
+        self.seal_raw(kind, plain.as_bytes())
+    }
+
+    /// As [`Self::seal_bytes`], for bytes that are not text.
+    #[must_use]
+    pub fn seal_raw(&self, kind: PiiKind, plain: &[u8]) -> Option<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         // See `random_hex32`: the system RNG does not fail on supported platforms.
         let _ = self.rng.fill(&mut nonce);
-        let mut buf = plain.as_bytes().to_vec();
+        let mut buf = plain.to_vec();
         let key = self.keys.get(&self.current_id);
         let sealed = key.is_some_and(|k| {
             k.seal_in_place_append_tag(
@@ -200,6 +211,19 @@ impl PiiKeys {
     /// # Errors
     /// An unknown key id, or a ciphertext that fails authentication.
     pub fn open(&self, kind: PiiKind, cipher: &[u8], key_id: &str) -> Result<String, PiiError> {
+        String::from_utf8(self.open_raw(kind, cipher, key_id)?).map_err(|_| PiiError::Tampered)
+    }
+
+    /// As [`Self::open`], for bytes that are not text.
+    ///
+    /// # Errors
+    /// An unknown key id, or a ciphertext that fails authentication.
+    pub fn open_raw(
+        &self,
+        kind: PiiKind,
+        cipher: &[u8],
+        key_id: &str,
+    ) -> Result<Vec<u8>, PiiError> {
         let key = self
             .keys
             .get(key_id)
@@ -213,7 +237,7 @@ impl PiiKeys {
         let plain = key
             .open_in_place(nonce, Aad::from(kind.label().as_bytes()), &mut buf)
             .map_err(|_| PiiError::Tampered)?;
-        String::from_utf8(plain.to_vec()).map_err(|_| PiiError::Tampered)
+        Ok(plain.to_vec())
     }
 }
 

@@ -9,6 +9,7 @@ use crate::services::Services;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use wangge_persistence::audit::{self, NewAuditEvent};
+use wangge_persistence::idempotency::AnsweredKey;
 use wangge_persistence::journal::{self, HistoryRow, NewChange, OutboxRow};
 use wangge_persistence::{AnyConnection, write_transaction};
 
@@ -101,6 +102,8 @@ pub struct Tx<'c> {
     outbox: Vec<OutboxRow>,
     changes: Vec<NewChange>,
     audit: Vec<NewAuditEvent>,
+    /// The answer to keep under the request's idempotency key, written with the journal.
+    answer: Option<AnsweredKey>,
     /// Audit rows kept even when the use case fails (a refusal that tells something).
     lasting: &'c mut Vec<NewAuditEvent>,
 }
@@ -123,6 +126,7 @@ impl<'c> Tx<'c> {
             outbox: Vec::new(),
             changes: Vec::new(),
             audit: Vec::new(),
+            answer: None,
             lasting,
         }
     }
@@ -227,6 +231,13 @@ impl<'c> Tx<'c> {
         self.lasting.push(audit_row(self.caller, a));
     }
 
+    /// Keeps the request's answer under its idempotency key, written with the journal when
+    /// the use case ends ([`AppError::ClaimLost`] then if another request's answer for the
+    /// key committed first).
+    pub fn keep_answer(&mut self, answer: AnsweredKey) {
+        self.answer = Some(answer);
+    }
+
     fn flush_if_full(&mut self) -> Result<(), AppError> {
         let held = self.history.len() + self.outbox.len() + self.changes.len() + self.audit.len();
         if held >= FLUSH_AT {
@@ -247,18 +258,24 @@ impl<'c> Tx<'c> {
             &std::mem::take(&mut self.history),
             &std::mem::take(&mut self.outbox),
             &std::mem::take(&mut self.changes),
+            None,
         )?;
         Ok(())
     }
 
     /// Writes what is held; done at the end of every use case, before commit.
     fn flush(&mut self) -> Result<(), AppError> {
-        journal::insert_journal(
+        let answer = self.answer.take();
+        let stored = journal::insert_journal(
             self.conn,
             &std::mem::take(&mut self.history),
             &std::mem::take(&mut self.outbox),
             &std::mem::take(&mut self.changes),
+            answer.as_ref(),
         )?;
+        if !stored {
+            return Err(AppError::ClaimLost);
+        }
         for e in std::mem::take(&mut self.audit)
             .into_iter()
             .chain(std::mem::take(self.lasting))

@@ -213,30 +213,39 @@ pub fn try_lock(conn: &mut AnyConnection, account_id: &str, key: &str) -> Result
     Ok(diesel::select(pg_try_advisory_xact_lock(hashtextextended(name, 0_i64))).get_result(c)?)
 }
 
-/// A key and its answer, stored with the effect under [`try_lock`]; false when a row for the
-/// key was committed meanwhile (the caller looks again).
+/// A key and its answer, to be stored with the effect under [`try_lock`] (written with the
+/// journal: `journal::insert_journal`).
+#[derive(Debug, Clone)]
+pub struct AnsweredKey {
+    pub account_id: String,
+    pub key: String,
+    pub request_hash: String,
+    pub status: i32,
+    /// JSON `[[name, value], …]`.
+    pub headers: String,
+    /// Sealed.
+    pub body: Vec<u8>,
+    pub body_key_id: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// Stores a key and its answer; false when a row for the key was committed meanwhile (the
+/// caller looks again).
 ///
 /// # Errors
 /// Database errors.
-pub fn insert_answered(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    key: &str,
-    request_hash: &str,
-    answer: &Answer<'_>,
-    now: &str,
-    expires_at: &str,
-) -> Result<bool, StoreError> {
+pub fn insert_answered(conn: &mut AnyConnection, a: &AnsweredKey) -> Result<bool, StoreError> {
     let values = (
-        keys::account_id.eq(account_id),
-        keys::key.eq(key),
-        keys::request_hash.eq(request_hash),
-        keys::status.eq(answer.status),
-        keys::headers.eq(answer.headers),
-        keys::body.eq(answer.body),
-        keys::body_key_id.eq(answer.body_key_id),
-        keys::created_at.eq(now),
-        keys::expires_at.eq(expires_at),
+        keys::account_id.eq(&a.account_id),
+        keys::key.eq(&a.key),
+        keys::request_hash.eq(&a.request_hash),
+        keys::status.eq(a.status),
+        keys::headers.eq(&a.headers),
+        keys::body.eq(&a.body),
+        keys::body_key_id.eq(&a.body_key_id),
+        keys::created_at.eq(&a.created_at),
+        keys::expires_at.eq(&a.expires_at),
     );
     let n = on_backend!(conn, |c| diesel::insert_into(keys::table)
         .values(values)

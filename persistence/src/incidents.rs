@@ -5,7 +5,7 @@ use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{
     incident_attachments as attachments, incident_departments as summons,
-    incident_measures as measures, incident_reporters as reporters, incidents,
+    incident_measures as measures, incident_reporters as reporters, incidents, units,
 };
 use crate::scoped::{ReachSql, UnitRef, reach_sql, subtrees_sql};
 use diesel::dsl::sql;
@@ -246,8 +246,55 @@ pub fn overdue(
     })
 }
 
-/// Open cases of `category` whose point lies in the box (degrees), the nearest found first by
-/// the caller. Few rows: a box of ~100 m in one category.
+/// A latitude's band of about 111 m, as `incidents_nearby_idx` computes it. The same
+/// expression on both sides of the comparison, so each backend's own rounding of the cast
+/// agrees with itself (it only has to be monotone). A type rather than an SQL literal, so
+/// the statement stays prepared once per connection.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct LatBand<E>(E);
+
+impl<E: Expression> Expression for LatBand<E> {
+    type SqlType = diesel::sql_types::Integer;
+}
+
+impl<E, DB> diesel::query_builder::QueryFragment<DB> for LatBand<E>
+where
+    DB: diesel::backend::Backend,
+    E: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql("CAST(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" * 1000 AS INTEGER)");
+        Ok(())
+    }
+}
+
+impl<E: SelectableExpression<QS>, QS> SelectableExpression<QS> for LatBand<E> {}
+impl<E: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for LatBand<E> {}
+impl<E: diesel::expression::ValidGrouping<G>, G> diesel::expression::ValidGrouping<G>
+    for LatBand<E>
+{
+    type IsAggregate = E::IsAggregate;
+}
+
+/// An open case near a new report, with what deciding whether its reporter may see it needs.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct NearbyCase {
+    pub id: String,
+    pub status: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub reporter_id: Option<String>,
+    pub created_at: String,
+    pub owner_path: String,
+}
+
+/// Open cases of `category` whose point lies in the box (degrees), with their owner's path,
+/// the nearest found first by the caller. Few rows: a box of ~100 m in one category.
 ///
 /// # Errors
 /// Database errors.
@@ -256,13 +303,25 @@ pub fn open_in_box(
     category: &str,
     (min_lon, min_lat, max_lon, max_lat): (f64, f64, f64, f64),
     limit: i64,
-) -> Result<Vec<IncidentRecord>, StoreError> {
+) -> Result<Vec<NearbyCase>, StoreError> {
+    use diesel::sql_types::Double;
+    let band = |lat: f64| LatBand(lat.into_sql::<Double>());
     Ok(incidents::table
+        .inner_join(units::table.on(units::id.eq(incidents::owner_unit_id)))
         .filter(incidents::category_code.eq(category))
+        .filter(LatBand(incidents::lat).between(band(min_lat), band(max_lat)))
         .filter(incidents::status.ne_all(["closed", "rejected"]))
         .filter(incidents::lat.between(min_lat, max_lat))
         .filter(incidents::lon.between(min_lon, max_lon))
-        .select(IncidentRecord::as_select())
+        .select((
+            incidents::id,
+            incidents::status,
+            incidents::lon,
+            incidents::lat,
+            incidents::reporter_id,
+            incidents::created_at,
+            units::path,
+        ))
         .order(incidents::id.asc())
         .limit(limit)
         .load(conn)?)

@@ -335,6 +335,49 @@ async fn a_stored_answer_keeps_its_one_time_password_sealed() {
 }
 
 #[actix_web::test]
+async fn answers_are_stored_deflated_and_those_stored_before_still_replay() {
+    use diesel::prelude::*;
+    use wangge_persistence::schema::idempotency_keys as keys;
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (staff_id, staff) = app.staff("idem.deflate", &grid).await;
+    let first = create(&app, &staff, body("压缩路 1 号"), Some("z-1")).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
+    let stored = wangge_persistence::idempotency::find(&mut conn, &staff_id, "z-1")
+        .unwrap()
+        .unwrap()
+        .body
+        .unwrap();
+    // Sealing adds 28 bytes; deflating takes off more than that.
+    assert!(stored.len() < first.text.len(), "{} bytes", stored.len());
+    same_answer(
+        &first,
+        &create(&app, &staff, body("压缩路 1 号"), Some("z-1")).await,
+    );
+
+    // An answer sealed as it was before this change (plain, under the old label).
+    let pii = wangge_app::pii::PiiKeys::from_parts(
+        crate::helpers::PII_KEY,
+        None,
+        crate::helpers::PII_HASH_KEY,
+    )
+    .unwrap();
+    let old = pii
+        .seal_bytes(wangge_app::pii::PiiKind::Answer, &first.text)
+        .unwrap();
+    let n = diesel::update(keys::table.find((staff_id.as_str(), "z-1")))
+        .set(keys::body.eq(old))
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(n, 1);
+    same_answer(
+        &first,
+        &create(&app, &staff, body("压缩路 1 号"), Some("z-1")).await,
+    );
+}
+
+#[actix_web::test]
 async fn a_client_id_makes_a_create_safe_to_send_again() {
     let app = TestApp::spawn().await;
     let grid = SmallGrid::build(&app).await;

@@ -293,6 +293,44 @@ async fn open_cases_of_the_category_nearby_come_back_as_possible_duplicates() {
 }
 
 #[actix_web::test]
+async fn possible_duplicates_are_only_cases_the_reporter_may_see() {
+    let w = world().await;
+    // An open case the community's worker cannot see: reported by the officer, then
+    // escalated to the subdistrict.
+    let case = report(&w, &w.officer, body("0103", IN_COMMUNITY))
+        .await
+        .json();
+    let up = act(
+        &w,
+        &w.officer,
+        &case,
+        json!({"action": "escalate", "note": "社区无力处置"}),
+    )
+    .await;
+    assert_eq!(
+        up.json()["owner_unit"]["id"],
+        w.grid.west["id"],
+        "{}",
+        up.text
+    );
+    let by_worker = report(&w, &w.worker, body("0103", IN_COMMUNITY))
+        .await
+        .json();
+    assert_eq!(by_worker["possible_duplicates"], json!([]), "{by_worker}");
+    // The officer sees both (at the same spot: in the order reported).
+    let by_officer = report(&w, &w.officer, body("0103", IN_COMMUNITY))
+        .await
+        .json();
+    let ids: Vec<Value> = by_officer["possible_duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![case["id"].clone(), by_worker["id"].clone()]);
+}
+
+#[actix_web::test]
 async fn the_loop_is_guarded_by_the_state_machine_and_every_step_is_history() {
     let w = world().await;
     let mut case = report(&w, &w.worker, body("0101", IN_COMMUNITY))

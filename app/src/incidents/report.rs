@@ -14,8 +14,7 @@ use serde_json::json;
 use wangge_domain::incident::flow::{self, Case};
 use wangge_domain::incident::{CategoryCode, Priority, Status, route};
 use wangge_domain::unit::Level;
-use wangge_domain::{Action, Description, HouseholdId, IncidentId, UnitId};
-use wangge_persistence::grid;
+use wangge_domain::{Action, Description, HouseholdId, IncidentId};
 use wangge_persistence::incidents::{self as store, IncidentRecord};
 
 /// Open cases of the same category closer than this are offered as possible duplicates.
@@ -299,8 +298,7 @@ fn nearby(
         }
         // Only cases the caller may see are suggested (their own reports, or owned in scope).
         let own = r.reporter_id.is_some() && r.reporter_id.as_deref() == tx.caller.account_id();
-        let owner = grid::get_unit(tx.conn, UnitId::parse(&r.owner_unit_id)?)?;
-        if !own && !tx.caller.permits(Action::ReadIncident, &owner.path) {
+        if !own && !tx.caller.permits(Action::ReadIncident, &r.owner_path) {
             continue;
         }
         out.push(Duplicate {

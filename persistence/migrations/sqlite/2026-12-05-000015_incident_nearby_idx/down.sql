@@ -1,0 +1,2 @@
+DROP INDEX incidents_nearby_idx;
+CREATE INDEX incidents_category_idx ON incidents (category_code, lat);
