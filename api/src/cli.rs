@@ -60,10 +60,25 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// The change feed.
+    Changes {
+        #[command(subcommand)]
+        action: ChangesAction,
+    },
     /// The command centre's figures.
     Stats {
         #[command(subcommand)]
         action: StatsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChangesAction {
+    /// Delete numbered changes older than this many days. Phones whose sync cursor lies in
+    /// the deleted part must sync again from the start (410 cursor_expired).
+    Prune {
+        #[arg(long, default_value_t = 90)]
+        older_than_days: u32,
     },
 }
 
@@ -249,6 +264,14 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         Command::Stats {
             action: StatsAction::Rebuild,
         } => stats_rebuild(),
+        Command::Changes {
+            action: ChangesAction::Prune { older_than_days },
+        } => {
+            let (mut conn, _svc) = open(&settings()?)?;
+            let n = wangge_app::changes::prune(&mut conn, older_than_days)?;
+            println!("deleted {n} changes older than {older_than_days} days");
+            Ok(())
+        }
         Command::User {
             action:
                 UserAction::Create {

@@ -158,6 +158,7 @@ impl From<AppError> for ApiError {
                 details,
             } => Self::unprocessable(code, message).with(details),
             AppError::BadRequest { code, message } => Self::bad_request(code, message),
+            AppError::Gone { code, message } => Self::new(StatusCode::GONE, code, message),
             AppError::Conflict {
                 code,
                 message,

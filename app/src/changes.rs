@@ -36,3 +36,13 @@ pub fn sequence(conn: &mut AnyConnection, batch: i64) -> Result<usize, AppError>
         }
     }
 }
+
+/// Deletes numbered changes written more than `days` days ago; returns how many. A sync
+/// cursor in the deleted part is answered `cursor_expired` from then on.
+///
+/// # Errors
+/// Database errors.
+pub fn prune(conn: &mut AnyConnection, days: u32) -> Result<usize, AppError> {
+    let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+    Ok(store::prune(conn, &crate::tx::stored_time(before), 0)?)
+}

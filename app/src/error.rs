@@ -37,6 +37,10 @@ pub enum AppError {
         message: String,
         details: Value,
     },
+    /// What the request refers to is no longer kept (a sync cursor older than the pruned
+    /// change feed): the client must start again (410).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// `If-Match` named a version that is not (or no longer) current.
     #[error("version {expected} does not match the current version {current}")]
     VersionMismatch { expected: i64, current: i64 },

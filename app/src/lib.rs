@@ -27,6 +27,7 @@ pub mod reseal;
 pub mod services;
 pub mod sessions;
 pub mod stats;
+pub mod sync;
 pub mod tx;
 pub mod units;
 pub mod users;

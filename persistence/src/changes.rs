@@ -7,7 +7,7 @@
 
 use crate::db::AnyConnection;
 use crate::error::StoreError;
-use crate::schema::changes;
+use crate::schema::{change_sequence, changes};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
@@ -111,4 +111,65 @@ pub fn of_entity(conn: &mut AnyConnection, entity_id: &str) -> Result<Vec<Change
         .select(ChangeRow::as_select())
         .order(changes::id.asc())
         .load(conn)?)
+}
+
+/// The feed's extent: the last position numbered, and the last one pruned (0 if none).
+///
+/// # Errors
+/// Database errors.
+pub fn extent(conn: &mut AnyConnection) -> Result<(i64, i64), StoreError> {
+    Ok(change_sequence::table
+        .find(1)
+        .select((
+            change_sequence::last_position,
+            change_sequence::pruned_through,
+        ))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+/// The records of `entities` changed after position `after`, or changed and not numbered
+/// yet, with their entity; at most `cap` rows (the caller treats `cap` rows as "too many to
+/// tell").
+///
+/// # Errors
+/// Database errors.
+pub fn changed_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    entities: &[&str],
+    cap: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(changes::table
+        .filter(changes::position.gt(after).or(changes::position.is_null()))
+        .filter(changes::entity.eq_any(entities))
+        .select((changes::entity, changes::entity_id))
+        .limit(cap)
+        .load(conn)?)
+}
+
+/// Deletes numbered changes written before `before` (a stored time), keeping at least the
+/// last `keep` positions, and records the last position deleted; returns how many went.
+///
+/// # Errors
+/// Database errors.
+pub fn prune(conn: &mut AnyConnection, before: &str, keep: i64) -> Result<usize, StoreError> {
+    crate::write_transaction(conn, |conn| {
+        let (last, pruned) = extent(conn)?;
+        let through: Option<i64> = changes::table
+            .filter(changes::position.le(last - keep))
+            .filter(changes::at.lt(before))
+            .select(diesel::dsl::max(changes::position))
+            .first(conn)?;
+        let Some(through) = through.filter(|t| *t > pruned) else {
+            return Ok(0);
+        };
+        let n =
+            diesel::delete(changes::table.filter(changes::position.le(through))).execute(conn)?;
+        diesel::update(change_sequence::table.find(1))
+            .set(change_sequence::pruned_through.eq(through))
+            .execute(conn)?;
+        Ok(n)
+    })
 }

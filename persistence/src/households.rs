@@ -75,6 +75,22 @@ const HOUSEHOLD_UNIT: UnitRef = UnitRef {
     after: "",
 };
 
+/// Households by id, with their units (those that exist).
+///
+/// # Errors
+/// Database errors.
+pub fn by_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<Household>, StoreError> {
+    let rows: Vec<(HouseholdRecord, UnitBrief)> = households::table
+        .inner_join(units::table)
+        .filter(households::id.eq_any(ids))
+        .select((HouseholdRecord::as_select(), UNIT_BRIEF))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(record, unit)| Household { record, unit })
+        .collect())
+}
+
 /// # Errors
 /// Database errors.
 pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Household>, StoreError> {

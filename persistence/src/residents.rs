@@ -46,6 +46,32 @@ pub fn of_household(
         .load(conn)?)
 }
 
+/// Residents of several households, by household then id.
+///
+/// # Errors
+/// Database errors.
+pub fn of_households(
+    conn: &mut AnyConnection,
+    household_ids: &[&str],
+) -> Result<Vec<ResidentRecord>, StoreError> {
+    Ok(residents::table
+        .filter(residents::household_id.eq_any(household_ids))
+        .select(ResidentRecord::as_select())
+        .order((residents::household_id.asc(), residents::id.asc()))
+        .load(conn)?)
+}
+
+/// Residents by id (those that exist).
+///
+/// # Errors
+/// Database errors.
+pub fn by_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<ResidentRecord>, StoreError> {
+    Ok(residents::table
+        .filter(residents::id.eq_any(ids))
+        .select(ResidentRecord::as_select())
+        .load(conn)?)
+}
+
 /// Ids and versions of a household's residents (what a deletion leaves tombstones of).
 ///
 /// # Errors

@@ -214,6 +214,7 @@ diesel::table! {
     change_sequence (id) {
         id -> Integer,
         last_position -> BigInt,
+        pruned_through -> BigInt,
     }
 }
 

@@ -32,5 +32,6 @@ mod races;
 mod reporters;
 mod sse;
 mod stats;
+mod sync;
 mod units;
 mod users;

@@ -15,6 +15,7 @@ mod locate;
 mod meta;
 mod residents;
 mod stats;
+mod sync;
 mod units;
 mod users;
 mod visits;
@@ -140,6 +141,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(res("/me/password").post(auth::change_password).done())
                 .service(res("/locate").get(locate::locate).done())
                 .service(res("/changes").get(changes::list).done())
+                .service(res("/sync").get(sync::download).done())
                 .service(res("/events/stream").get(events::stream).done())
                 .service(
                     res("/departments")

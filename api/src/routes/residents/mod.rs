@@ -17,7 +17,10 @@ use wangge_persistence::residents::ResidentRecord;
 const WHAT: &str = "resident";
 
 /// A resident as bodies show it: personal data masked unless `revealed` (plain texts given).
-fn body(r: &ResidentRecord, revealed: Option<(Option<String>, Option<String>)>) -> Value {
+pub(crate) fn body(
+    r: &ResidentRecord,
+    revealed: Option<(Option<String>, Option<String>)>,
+) -> Value {
     let (id_card, phone, is_revealed) = match revealed {
         Some((i, p)) => (i, p, true),
         None => (r.id_card_masked.clone(), r.phone_masked.clone(), false),

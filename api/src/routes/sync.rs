@@ -1,0 +1,152 @@
+//! Field sync, download: `GET /api/v1/sync` (the use case is `wangge_app::sync`).
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::http;
+use crate::startup::{AppState, StateExt};
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wangge_app::sync::{Cursor, Item};
+use wangge_domain::UnitId;
+use wangge_persistence::households::HouseholdCursor;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `w.<position>` (a first sync beginning), `w.<position>.<unit id>.<household id>` (going
+/// on), `f.<position>` (the feed after a position).
+fn format_cursor(c: &Cursor) -> String {
+    match c {
+        Cursor::Whole { at, after: None } => format!("w.{at}"),
+        Cursor::Whole { at, after: Some(h) } => format!("w.{at}.{}.{}", h.unit_id, h.id),
+        Cursor::Feed { at } => format!("f.{at}"),
+    }
+}
+
+/// # Errors
+/// 400 `invalid_cursor` for anything [`format_cursor`] did not make.
+fn parse_cursor(s: &str) -> Result<Cursor, ApiError> {
+    let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API issued");
+    let mut parts = s.split('.');
+    let (kind, at) = (parts.next(), parts.next());
+    let at = at
+        .and_then(|a| a.parse::<i64>().ok())
+        .filter(|a| *a >= 0)
+        .ok_or_else(bad)?;
+    let rest: Vec<&str> = parts.collect();
+    match (kind, rest.as_slice()) {
+        (Some("f"), []) => Ok(Cursor::Feed { at }),
+        (Some("w"), []) => Ok(Cursor::Whole { at, after: None }),
+        (Some("w"), [unit, id]) => Ok(Cursor::Whole {
+            at,
+            after: Some(HouseholdCursor {
+                unit_id: UnitId::parse(unit).map_err(|_| bad())?.to_string(),
+                id: UnitId::parse(id).map_err(|_| bad())?.to_string(),
+            }),
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// The members a value has: a phone on a slow link is sent no nulls.
+fn without_nulls(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|_, x| !x.is_null());
+        for x in o.values_mut() {
+            *x = without_nulls(x.take());
+        }
+    }
+    v
+}
+
+fn change(item: &Item) -> Result<Value, ApiError> {
+    let upsert = |entity: &str, id: &str, version: i64, data: Value| {
+        json!({ "entity": entity, "id": id, "op": "upsert", "version": version,
+                "data": without_nulls(data) })
+    };
+    Ok(match item {
+        Item::Household(h) => upsert(
+            "household",
+            &h.record.id,
+            h.record.version,
+            serde_json::to_value(super::households::household_body(h))
+                .map_err(|e| ApiError::internal(&e))?,
+        ),
+        Item::Resident(r) => upsert(
+            "resident",
+            &r.id,
+            r.version,
+            super::residents::body(r, None),
+        ),
+        Item::Gone {
+            entity,
+            id,
+            version,
+        } => json!({ "entity": entity.as_str(), "id": id, "op": "delete", "version": version }),
+    })
+}
+
+/// The next page of the caller's sync.
+pub async fn download(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<SyncQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = http::limit(query.limit)?;
+    let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let page = state
+        .read(user.who(), move |r| {
+            wangge_app::sync::download(r, cursor, i64::from(limit))
+        })
+        .await?;
+    let changes = page
+        .items
+        .iter()
+        .map(change)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(json!({
+        "changes": changes,
+        "next_cursor": format_cursor(&page.next),
+        "more": page.more,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_read_back_as_written_and_nothing_else_is_one() {
+        let h = HouseholdCursor {
+            unit_id: "01a247f2-15b4-751b-b670-e247263c10ff".into(),
+            id: "01a247f2-462b-715c-b019-ee182296411b".into(),
+        };
+        for c in [
+            Cursor::Whole { at: 7, after: None },
+            Cursor::Whole {
+                at: 7,
+                after: Some(h),
+            },
+            Cursor::Feed { at: 0 },
+        ] {
+            assert_eq!(parse_cursor(&format_cursor(&c)).ok(), Some(c));
+        }
+        for bad in [
+            "",
+            "f",
+            "f.-1",
+            "x.3",
+            "f.3.a",
+            "w.3.a.b",
+            "w.3.a",
+            "f.9999999999999999999",
+        ] {
+            assert!(parse_cursor(bad).is_err(), "{bad}");
+        }
+    }
+}

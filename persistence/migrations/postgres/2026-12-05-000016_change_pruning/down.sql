@@ -1,0 +1,1 @@
+ALTER TABLE change_sequence DROP COLUMN pruned_through;

@@ -1,0 +1,391 @@
+//! Field sync, download: a phone's copy of its scope (`GET /api/v1/sync`), checked against
+//! the server's own lists.
+
+use crate::helpers::{SmallGrid, TestApp, id};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const IN_COMMUNITY: (f64, f64) = (21.6, 111.05);
+const IN_EAST: (f64, f64) = (21.6, 111.15);
+
+/// What a phone keeps: every record it holds, by (entity, id), with its version and data.
+#[derive(Default)]
+struct Phone {
+    records: BTreeMap<(String, String), (i64, Value)>,
+    cursor: Option<String>,
+}
+
+impl Phone {
+    /// Syncs until the server says nothing more is waiting. No upsert may bring a version the
+    /// phone holds already (a duplicate); a tombstone of a record it never had is harmless.
+    async fn sync(&mut self, app: &TestApp, token: &str, limit: u32) -> usize {
+        let mut n = 0;
+        loop {
+            let path = match &self.cursor {
+                Some(c) => format!("/api/v1/sync?cursor={c}&limit={limit}"),
+                None => format!("/api/v1/sync?limit={limit}"),
+            };
+            let r = app.get_as(token, &path).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+            let page = r.json();
+            n += self.fold(&page);
+            if page["more"] == json!(false) {
+                return n;
+            }
+        }
+    }
+
+    /// Takes in one page: its changes, and its cursor. Returns how many changes it held.
+    fn fold(&mut self, page: &Value) -> usize {
+        let changes = page["changes"].as_array().unwrap();
+        for c in changes {
+            let (entity, rid) = (c["entity"].as_str().unwrap(), c["id"].as_str().unwrap());
+            let (version, op) = (c["version"].as_i64().unwrap(), c["op"].as_str().unwrap());
+            let key = (entity.to_owned(), rid.to_owned());
+            assert!(
+                op == "delete" || self.records.get(&key).map(|r| r.0) != Some(version),
+                "sent a version the phone holds: {c}"
+            );
+            if op == "delete" {
+                self.records.remove(&key);
+            } else {
+                assert_eq!(op, "upsert");
+                assert!(!has_null(&c["data"]), "no nulls on the wire: {c}");
+                self.records.insert(key, (version, c["data"].clone()));
+            }
+        }
+        self.cursor = Some(page["next_cursor"].as_str().unwrap().to_owned());
+        changes.len()
+    }
+
+    fn versions(&self) -> BTreeMap<(String, String), i64> {
+        self.records
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), *v))
+            .collect()
+    }
+}
+
+fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(o) => o.values().any(has_null),
+        Value::Array(a) => a.iter().any(has_null),
+        _ => false,
+    }
+}
+
+/// The caller's households and residents as the server's lists show them now.
+async fn server_view(app: &TestApp, token: &str) -> BTreeMap<(String, String), i64> {
+    let mut out = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/households?limit=100&cursor={c}"),
+            None => "/api/v1/households?limit=100".to_owned(),
+        };
+        let page = app.get_as(token, &path).await.json();
+        for h in page["items"].as_array().unwrap() {
+            let hid = h["id"].as_str().unwrap().to_owned();
+            out.insert(
+                ("household".into(), hid.clone()),
+                h["version"].as_i64().unwrap(),
+            );
+            let people = app
+                .get_as(token, &format!("/api/v1/households/{hid}/residents"))
+                .await
+                .json();
+            for p in people["items"].as_array().unwrap() {
+                out.insert(
+                    ("resident".into(), p["id"].as_str().unwrap().to_owned()),
+                    p["version"].as_i64().unwrap(),
+                );
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+/// Waits until every committed change has its position (the feed numbers them just after
+/// commit).
+async fn settled(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.count("SELECT count(*) AS n FROM changes WHERE position IS NULL") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the feed did not number its changes"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct World {
+    app: TestApp,
+    staff: String,
+    worker: String,
+}
+
+async fn world() -> World {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app.staff("sync.staff", &grid).await;
+    let (_, worker) = app
+        .user(
+            "sync.worker",
+            &["grid_worker"],
+            &[(id(&grid.community), true)],
+        )
+        .await;
+    World { app, staff, worker }
+}
+
+async fn household(w: &World, n: usize, (lat, lng): (f64, f64)) -> Value {
+    let h = w
+        .app
+        .household(&w.staff, &format!("同步路 {n} 号"), lat, lng)
+        .await;
+    let r = w
+        .app
+        .send(
+            Method::POST,
+            &format!("/api/v1/households/{}/residents", h["id"].as_str().unwrap()),
+            Some(&w.staff),
+            Some(json!({ "name": format!("住户{n}"), "relation": "head", "phone": format!("1380000{n:04}") })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    h
+}
+
+async fn patch(w: &World, h: &str, body: Value) -> Value {
+    let r = w
+        .app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/households/{h}"),
+            Some(&w.staff),
+            Some(body),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+#[actix_web::test]
+async fn a_first_sync_is_the_scope_and_then_only_what_changed() {
+    let w = world().await;
+    for n in 0..5 {
+        household(&w, n, IN_COMMUNITY).await;
+    }
+    household(&w, 99, IN_EAST).await;
+    settled(&w.app).await;
+    let mut phone = Phone::default();
+    // Pages of two households: the whole scope, residents with their households, masked.
+    assert_eq!(phone.sync(&w.app, &w.worker, 2).await, 10);
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+    let resident = phone
+        .records
+        .iter()
+        .find(|((e, _), _)| e == "resident")
+        .map(|(_, (_, d))| d.clone())
+        .unwrap();
+    assert_eq!(resident["phone"], json!("138****0000"), "{resident}");
+    assert_eq!(resident["revealed"], json!(false));
+
+    // Nothing new: nothing sent.
+    assert_eq!(phone.sync(&w.app, &w.worker, 2).await, 0);
+    // A change and a new household: exactly those.
+    let (first, _) = phone
+        .records
+        .keys()
+        .find(|(e, _)| e == "household")
+        .cloned()
+        .map(|(_, i)| (i, ()))
+        .unwrap();
+    patch(&w, &first, json!({ "notes": "改了" })).await;
+    household(&w, 5, IN_COMMUNITY).await;
+    settled(&w.app).await;
+    assert_eq!(phone.sync(&w.app, &w.worker, 50).await, 3);
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+    assert_eq!(
+        phone.records[&("household".into(), first)].1["notes"],
+        json!("改了")
+    );
+}
+
+#[actix_web::test]
+async fn a_household_that_leaves_the_scope_is_a_tombstone_and_one_that_enters_comes_whole() {
+    let w = world().await;
+    let h = household(&w, 1, IN_COMMUNITY).await;
+    let hid = h["id"].as_str().unwrap().to_owned();
+    settled(&w.app).await;
+    let mut phone = Phone::default();
+    phone.sync(&w.app, &w.worker, 50).await;
+    assert_eq!(phone.records.len(), 2, "the household and its resident");
+
+    // Moved to the east subdistrict, outside the worker's community.
+    let (lat, lng) = IN_EAST;
+    patch(&w, &hid, json!({ "location": { "lat": lat, "lng": lng } })).await;
+    settled(&w.app).await;
+    phone.sync(&w.app, &w.worker, 50).await;
+    assert!(phone.records.is_empty(), "{:?}", phone.records.keys());
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+
+    // And back: the household and its resident, whole.
+    let (lat, lng) = IN_COMMUNITY;
+    patch(&w, &hid, json!({ "location": { "lat": lat, "lng": lng } })).await;
+    settled(&w.app).await;
+    phone.sync(&w.app, &w.worker, 50).await;
+    assert_eq!(phone.records.len(), 2);
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+
+    // Deleted: a tombstone for it and its resident.
+    let version = phone.records[&("household".to_owned(), hid.clone())].0;
+    let r = w
+        .app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/households/{hid}"),
+            Some(&w.staff),
+            None,
+            &[("if-match", &format!("\"{version}\""))],
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    settled(&w.app).await;
+    phone.sync(&w.app, &w.worker, 50).await;
+    assert!(phone.records.is_empty(), "{:?}", phone.records.keys());
+}
+
+#[actix_web::test]
+async fn a_first_sync_racing_writers_hands_over_with_no_gap_and_no_duplicate() {
+    let w = world().await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(
+            household(&w, n, IN_COMMUNITY).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    settled(&w.app).await;
+    let mut phone = Phone::default();
+    // One household a page; between pages the staff change, add, move out and tag.
+    let mut step = 0;
+    loop {
+        let path = match &phone.cursor {
+            Some(c) => format!("/api/v1/sync?cursor={c}&limit=1"),
+            None => "/api/v1/sync?limit=1".to_owned(),
+        };
+        let page = w.app.get_as(&w.worker, &path).await.json();
+        let whole = page["next_cursor"].as_str().unwrap().starts_with('w');
+        phone.fold(&page);
+        match step % 4 {
+            0 => {
+                patch(
+                    &w,
+                    &ids[step % ids.len()],
+                    json!({ "notes": format!("第{step}次") }),
+                )
+                .await;
+            }
+            1 => {
+                household(&w, 100 + step, IN_COMMUNITY).await;
+            }
+            2 => {
+                let (lat, lng) = IN_EAST;
+                patch(
+                    &w,
+                    &ids[(step + 5) % ids.len()],
+                    json!({ "location": { "lat": lat, "lng": lng } }),
+                )
+                .await;
+            }
+            _ => {
+                patch(
+                    &w,
+                    &ids[(step + 7) % ids.len()],
+                    json!({ "tags": ["elderly_alone"] }),
+                )
+                .await;
+            }
+        }
+        step += 1;
+        if !whole {
+            break;
+        }
+    }
+    assert!(
+        step >= 12,
+        "the first sync took a page per household ({step})"
+    );
+    settled(&w.app).await;
+    phone.sync(&w.app, &w.worker, 3).await;
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+}
+
+#[actix_web::test]
+async fn cursors_expire_with_the_pruned_feed_and_bad_ones_are_refused() {
+    let w = world().await;
+    household(&w, 1, IN_COMMUNITY).await;
+    settled(&w.app).await;
+    let mut phone = Phone::default();
+    phone.sync(&w.app, &w.worker, 50).await;
+    let old = phone.cursor.clone().unwrap();
+    household(&w, 2, IN_COMMUNITY).await;
+    settled(&w.app).await;
+    let mut conn = wangge_persistence::db::establish(&w.app.settings.database_url).unwrap();
+    assert!(wangge_app::changes::prune(&mut conn, 0).unwrap() > 0);
+    let r = w
+        .app
+        .get_as(&w.worker, &format!("/api/v1/sync?cursor={old}"))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (410, "cursor_expired"),
+        "{}",
+        r.text
+    );
+    // Starting again works, and gives the whole scope.
+    let mut again = Phone::default();
+    again.sync(&w.app, &w.worker, 50).await;
+    assert_eq!(again.versions(), server_view(&w.app, &w.worker).await);
+
+    for bad in ["x.1", "f.-1", "f.1.2", "w.1.not-an-id.x"] {
+        let r = w
+            .app
+            .get_as(&w.worker, &format!("/api/v1/sync?cursor={bad}"))
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "invalid_cursor"),
+            "{bad}"
+        );
+    }
+    let r = w
+        .app
+        .get_as(&w.worker, "/api/v1/sync?cursor=f.999999999")
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (410, "cursor_expired"),
+        "a position never given"
+    );
+    let (_, nobody) = w.app.user("sync.nobody", &["grid_worker"], &[]).await;
+    let r = w.app.get_as(&nobody, "/api/v1/sync").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "forbidden"),
+        "{}",
+        r.text
+    );
+}
