@@ -36,7 +36,7 @@ pub struct Category {
 }
 
 impl Category {
-    fn from_record(r: CategoryRecord) -> Result<Self, AppError> {
+    pub(crate) fn from_record(r: CategoryRecord) -> Result<Self, AppError> {
         let time_limits = serde_json::from_str(&r.time_limits)
             .map_err(|e| AppError::internal(format!("category {}: time_limits: {e}", r.code)))?;
         Ok(Self {

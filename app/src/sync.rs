@@ -12,10 +12,18 @@
 //! took it out of the caller's scope, is sent as a tombstone. A household that comes into the
 //! scope comes with its residents; one that leaves takes theirs with it.
 //!
-//! This first part covers households and residents (masked, as in lists).
+//! Categories and the working-day calendar are the same for everyone: a first sync begins
+//! with all of them, and every change of one is in every scope.
+//!
+//! This first part covers those, households and residents (masked, as in lists).
 
+use crate::calendar::{self, Day};
+use crate::caller::Caller;
+use crate::categories::{self, Category};
 use crate::error::AppError;
+use crate::services::Services;
 use crate::tx::{Entity, Reader};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use wangge_domain::{Action, Reach};
 use wangge_persistence::AnyConnection;
@@ -27,20 +35,27 @@ use wangge_persistence::residents::{self, ResidentRecord};
 /// feed after a position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    Whole {
-        at: i64,
-        after: Option<HouseholdCursor>,
-    },
-    Feed {
-        at: i64,
-    },
+    Whole { at: i64, stage: Stage },
+    Feed { at: i64 },
+}
+
+/// Where a first sync is: households (after one, or from the start, where the shared kinds
+/// come first), then incidents (after one, or from the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    Households(Option<HouseholdCursor>),
+    Incidents(Option<String>),
 }
 
 /// One change for the phone.
 #[derive(Debug, Clone)]
 pub enum Item {
+    Category(Category),
+    CalendarDay(Day),
     Household(Household),
     Resident(ResidentRecord),
+    /// A case as the command centre's list shows it.
+    Incident(Value),
     /// Deleted, or out of the caller's scope now.
     Gone {
         entity: Entity,
@@ -65,7 +80,22 @@ const MAX_CHANGED_DURING_WHOLE: i64 = 50_000;
 /// Change-feed rows read per page, per item asked for (most rows are outside a scope).
 const SCAN_PER_ITEM: i64 = 4;
 
-const SYNCED: [&str; 2] = ["household", "resident"];
+const SYNCED: [&str; 5] = [
+    "category",
+    "calendar_day",
+    "household",
+    "resident",
+    "incident",
+];
+
+/// Kinds that are the same in every scope (their changes carry no unit).
+const SHARED: [&str; 2] = ["category", "calendar_day"];
+
+/// Categories a first sync sends at most (the seeded tree has fifty).
+const MAX_CATEGORIES: i64 = 5_000;
+
+/// A change row's record, as the set of what changed after a position knows it.
+type Key = (String, String);
 
 /// The next page of the caller's sync from `cursor` (a first sync without one).
 ///
@@ -74,16 +104,17 @@ const SYNCED: [&str; 2] = ["household", "resident"];
 /// pruned part of the feed, or a first sync that took too long.
 pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Result<Page, AppError> {
     let conn = &mut *r.conn;
-    let reach = r.caller.reach(Action::ReadHousehold);
-    if reach == Reach::Nothing {
+    let (caller, svc) = (&r.caller, r.svc);
+    let homes = caller.reach(Action::ReadHousehold);
+    if homes == Reach::Nothing && viewer(caller).is_none() {
         return Err(AppError::forbidden(
-            "sync needs a scope of households: a staff role and assigned units",
+            "sync needs a scope: assigned units, or a department",
         ));
     }
     let (last, pruned) = changes::extent(conn)?;
     let cursor = cursor.unwrap_or(Cursor::Whole {
         at: last,
-        after: None,
+        stage: Stage::Households(None),
     });
     let at = match &cursor {
         Cursor::Whole { at, .. } | Cursor::Feed { at } => *at,
@@ -94,9 +125,74 @@ pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Resul
         ));
     }
     match cursor {
-        Cursor::Whole { at, after } => whole(conn, reach, at, after.as_ref(), limit),
-        Cursor::Feed { at } => feed(conn, reach, at, limit),
+        Cursor::Whole {
+            at,
+            stage: Stage::Households(after),
+        } => whole(conn, homes, at, after.as_ref(), limit),
+        Cursor::Whole {
+            at,
+            stage: Stage::Incidents(after),
+        } => whole_incidents(conn, caller, svc, at, after.as_deref(), limit),
+        Cursor::Feed { at } => feed(conn, caller, at, limit),
     }
+}
+
+/// How the caller sees cases: by units (their reach), or as a department; `None` if not.
+fn viewer(caller: &Caller) -> Option<Reach<'_>> {
+    let reach = caller.reach(Action::ReadIncident);
+    if reach != Reach::Nothing {
+        return Some(reach);
+    }
+    crate::incidents::caller_department(caller).map(|_| Reach::Nothing)
+}
+
+/// A page of the first sync's cases: those the command centre's list shows the caller, less
+/// those the feed after `at` will bring.
+fn whole_incidents(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    svc: &Services,
+    at: i64,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Page, AppError> {
+    if viewer(caller).is_none() {
+        return Ok(Page {
+            items: Vec::new(),
+            next: Cursor::Feed { at },
+            more: true,
+        });
+    }
+    let mut rows = crate::incidents::list::list(
+        conn,
+        caller,
+        &crate::incidents::list::ListQuery::default(),
+        after,
+        limit + 1,
+        chrono::Utc::now(),
+        svc.config.leaf,
+    )?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let changed = changed_after(conn, at)?;
+    let id_of = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
+    let next = match (more, rows.last()) {
+        (true, Some(v)) => Cursor::Whole {
+            at,
+            stage: Stage::Incidents(Some(id_of(v))),
+        },
+        _ => Cursor::Feed { at },
+    };
+    let items = rows
+        .into_iter()
+        .filter(|v| !changed.contains(&("incident".to_owned(), id_of(v))))
+        .map(Item::Incident)
+        .collect();
+    Ok(Page {
+        items,
+        next,
+        more: true,
+    })
 }
 
 fn expired(message: &str) -> AppError {
@@ -115,7 +211,11 @@ fn whole(
     after: Option<&HouseholdCursor>,
     limit: i64,
 ) -> Result<Page, AppError> {
-    let mut rows = households::list(conn, reach, &HouseholdFilter::default(), after, limit + 1)?;
+    let mut rows = if reach == Reach::Nothing {
+        Vec::new()
+    } else {
+        households::list(conn, reach, &HouseholdFilter::default(), after, limit + 1)?
+    };
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
@@ -134,12 +234,15 @@ fn whole(
     let next = match (more, rows.last()) {
         (true, Some(h)) => Cursor::Whole {
             at,
-            after: Some(HouseholdCursor {
+            stage: Stage::Households(Some(HouseholdCursor {
                 unit_id: h.unit_id.clone(),
                 id: h.id.clone(),
-            }),
+            })),
         },
-        _ => Cursor::Feed { at },
+        _ => Cursor::Whole {
+            at,
+            stage: Stage::Incidents(None),
+        },
     };
     let mut by_household: HashMap<String, Vec<ResidentRecord>> = HashMap::new();
     for p in people {
@@ -149,11 +252,28 @@ fn whole(
             .push(p);
     }
     let mut items = Vec::new();
+    if after.is_none() {
+        let fresh = |entity: &str, id: &str| !changed.contains(&(entity.to_owned(), id.to_owned()));
+        items.extend(
+            categories::list(conn, None, MAX_CATEGORIES, true)?
+                .into_iter()
+                .filter(|c| fresh("category", &c.code))
+                .map(Item::Category),
+        );
+        items.extend(
+            calendar::list(conn, None, None)?
+                .into_iter()
+                .filter(|d| fresh("calendar_day", &d.date))
+                .map(Item::CalendarDay),
+        );
+    }
+    let changed_here =
+        |entity: &str, id: &str| changed.contains(&(entity.to_owned(), id.to_owned()));
     for record in rows {
         let theirs = by_household.remove(&record.id).unwrap_or_default();
         if let Some(unit) = units
             .get(&record.unit_id)
-            .filter(|_| !changed.contains(&record.id))
+            .filter(|_| !changed_here("household", &record.id))
             .cloned()
         {
             items.push(Item::Household(Household { record, unit }));
@@ -161,11 +281,11 @@ fn whole(
         items.extend(
             theirs
                 .into_iter()
-                .filter(|p| !changed.contains(&p.id))
+                .filter(|p| !changed_here("resident", &p.id))
                 .map(Item::Resident),
         );
     }
-    // The end of the first sync hands over to the feed: ask again for what changed meanwhile.
+    // The incidents follow; and the end of the first sync hands over to the feed.
     Ok(Page {
         items,
         next,
@@ -173,19 +293,20 @@ fn whole(
     })
 }
 
-/// Ids of households and residents changed after `at` (numbered or not).
-fn changed_after(conn: &mut AnyConnection, at: i64) -> Result<HashSet<String>, AppError> {
+/// Records of the synced kinds changed after `at` (numbered or not).
+fn changed_after(conn: &mut AnyConnection, at: i64) -> Result<HashSet<Key>, AppError> {
     let rows = changes::changed_after(conn, at, &SYNCED, MAX_CHANGED_DURING_WHOLE)?;
     if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= MAX_CHANGED_DURING_WHOLE {
         return Err(expired(
             "too much changed since this first sync began; sync again from the start",
         ));
     }
-    Ok(rows.into_iter().map(|(_, id)| id).collect())
+    Ok(rows.into_iter().collect())
 }
 
 /// A page of the feed after `at`, as seen from the caller's scope.
-fn feed(conn: &mut AnyConnection, reach: Reach<'_>, at: i64, limit: i64) -> Result<Page, AppError> {
+fn feed(conn: &mut AnyConnection, caller: &Caller, at: i64, limit: i64) -> Result<Page, AppError> {
+    let reach = caller.reach(Action::ReadHousehold);
     let scan = limit.saturating_mul(SCAN_PER_ITEM);
     let rows = changes::after(conn, at, scan)?;
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) == scan;
@@ -196,7 +317,23 @@ fn feed(conn: &mut AnyConnection, reach: Reach<'_>, at: i64, limit: i64) -> Resu
     let mine: Vec<&ChangeRow> = rows
         .iter()
         .filter(|c| SYNCED.contains(&c.entity.as_str()))
-        .filter(|c| inside(&c.unit_path_before) || inside(&c.unit_path_after))
+        .filter(|c| {
+            SHARED.contains(&c.entity.as_str())
+                || inside(&c.unit_path_before)
+                || inside(&c.unit_path_after)
+        })
+        .collect();
+    let mut items = Vec::new();
+    for c in mine.iter().filter(|c| SHARED.contains(&c.entity.as_str())) {
+        if let Some(item) = shared(conn, c)? {
+            items.push(item);
+        }
+    }
+    let cases: Vec<&ChangeRow> = rows.iter().filter(|c| c.entity == "incident").collect();
+    items.extend(incidents(conn, caller, &cases)?);
+    let mine: Vec<&ChangeRow> = mine
+        .into_iter()
+        .filter(|c| !SHARED.contains(&c.entity.as_str()) && c.entity != "incident")
         .collect();
     let wanted = |e: &str, in_after: bool| -> Vec<&str> {
         mine.iter()
@@ -228,7 +365,6 @@ fn feed(conn: &mut AnyConnection, reach: Reach<'_>, at: i64, limit: i64) -> Resu
             .or_default()
             .push(p);
     }
-    let mut items = Vec::new();
     for c in mine {
         let gone = || Item::Gone {
             entity: if c.entity == "household" {
@@ -287,4 +423,78 @@ fn feed(conn: &mut AnyConnection, reach: Reach<'_>, at: i64, limit: i64) -> Resu
         }
     }
     Ok(Page { items, next, more })
+}
+
+/// A change of a category or calendar day: the record if it is still at that version, a
+/// tombstone if it was deleted.
+fn shared(conn: &mut AnyConnection, c: &ChangeRow) -> Result<Option<Item>, AppError> {
+    let entity = if c.entity == "category" {
+        Entity::Category
+    } else {
+        Entity::CalendarDay
+    };
+    if c.deleted {
+        return Ok(Some(Item::Gone {
+            entity,
+            id: c.entity_id.clone(),
+            version: c.version,
+        }));
+    }
+    Ok(match entity {
+        Entity::Category => wangge_persistence::categories::get(conn, &c.entity_id)?
+            .map(Category::from_record)
+            .transpose()?
+            .filter(|x| x.version == c.version)
+            .map(Item::Category),
+        _ => wangge_persistence::calendar::get(conn, &c.entity_id)?
+            .map(Day::from)
+            .filter(|d| d.version == c.version)
+            .map(Item::CalendarDay),
+    })
+}
+
+/// Changes of cases as the caller sees them. Seen by units: as households, by the owner's
+/// place (a case escalated out of the caller's units leaves as a tombstone). Seen as a
+/// department: the cases dispatched or summoned to it.
+fn incidents(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    cases: &[&ChangeRow],
+) -> Result<Vec<Item>, AppError> {
+    let Some(reach) = viewer(caller) else {
+        return Ok(Vec::new());
+    };
+    let by_units = reach != Reach::Nothing;
+    let inside = |p: &Option<String>| p.as_deref().is_some_and(|p| reach.contains(p));
+    let now = chrono::Utc::now();
+    let mut items = Vec::new();
+    for c in cases {
+        let kept = !c.deleted && (!by_units || inside(&c.unit_path_after));
+        if !kept {
+            if by_units && inside(&c.unit_path_before) {
+                items.push(Item::Gone {
+                    entity: Entity::Incident,
+                    id: c.entity_id.clone(),
+                    version: c.version,
+                });
+            }
+            continue;
+        }
+        let seen = match crate::incidents::load(conn, caller, &c.entity_id) {
+            Ok(l) => Some(l),
+            Err(AppError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let current = seen.filter(|l| {
+            l.record.version == c.version
+                && (!by_units || reach.contains(&l.owner.path) || l.standing.department.is_some())
+        });
+        if let Some(l) = current {
+            let owner = crate::incidents::UnitBrief::from(&l.owner);
+            items.push(Item::Incident(crate::incidents::summary(
+                &l.record, &owner, now,
+            )));
+        }
+    }
+    Ok(items)
 }

@@ -61,6 +61,14 @@ impl Phone {
         changes.len()
     }
 
+    /// Households and residents held (the records of the scope, not the shared ones).
+    fn local(&self) -> usize {
+        self.records
+            .keys()
+            .filter(|(e, _)| e == "household" || e == "resident")
+            .count()
+    }
+
     fn versions(&self) -> BTreeMap<(String, String), i64> {
         self.records
             .iter()
@@ -78,10 +86,61 @@ fn has_null(v: &Value) -> bool {
     }
 }
 
-/// The caller's households and residents as the server's lists show them now.
+/// What the caller's phone should hold, as the server's lists show it now: every category
+/// and calendar day, the households in scope and their residents.
 async fn server_view(app: &TestApp, token: &str) -> BTreeMap<(String, String), i64> {
     let mut out = BTreeMap::new();
     let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => {
+                format!("/api/v1/incident-categories?include_retired=true&limit=100&cursor={c}")
+            }
+            None => "/api/v1/incident-categories?include_retired=true&limit=100".to_owned(),
+        };
+        let page = app.get_as(token, &path).await.json();
+        for c in page["items"].as_array().unwrap() {
+            out.insert(
+                ("category".into(), c["code"].as_str().unwrap().to_owned()),
+                c["version"].as_i64().unwrap(),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    for d in app.get_as(token, "/api/v1/calendar").await.json()["days"]
+        .as_array()
+        .unwrap()
+    {
+        out.insert(
+            (
+                "calendar_day".into(),
+                d["date"].as_str().unwrap().to_owned(),
+            ),
+            d["version"].as_i64().unwrap(),
+        );
+    }
+    cursor = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/incidents?limit=100&cursor={c}"),
+            None => "/api/v1/incidents?limit=100".to_owned(),
+        };
+        let page = app.get_as(token, &path).await.json();
+        for c in page["items"].as_array().unwrap() {
+            out.insert(
+                ("incident".into(), c["id"].as_str().unwrap().to_owned()),
+                c["version"].as_i64().unwrap(),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    cursor = None;
     loop {
         let path = match &cursor {
             Some(c) => format!("/api/v1/households?limit=100&cursor={c}"),
@@ -188,9 +247,16 @@ async fn a_first_sync_is_the_scope_and_then_only_what_changed() {
     household(&w, 99, IN_EAST).await;
     settled(&w.app).await;
     let mut phone = Phone::default();
-    // Pages of two households: the whole scope, residents with their households, masked.
-    assert_eq!(phone.sync(&w.app, &w.worker, 2).await, 10);
+    // Pages of two households: the whole scope, residents with their households, masked,
+    // after every category and calendar day.
+    phone.sync(&w.app, &w.worker, 2).await;
     assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+    let kinds = |e: &str| phone.records.keys().filter(|(k, _)| k == e).count();
+    assert_eq!((kinds("household"), kinds("resident")), (5, 5));
+    assert!(
+        kinds("category") >= 46 && kinds("calendar_day") >= 30,
+        "the seeded ones"
+    );
     let resident = phone
         .records
         .iter()
@@ -229,14 +295,14 @@ async fn a_household_that_leaves_the_scope_is_a_tombstone_and_one_that_enters_co
     settled(&w.app).await;
     let mut phone = Phone::default();
     phone.sync(&w.app, &w.worker, 50).await;
-    assert_eq!(phone.records.len(), 2, "the household and its resident");
+    assert_eq!(phone.local(), 2, "the household and its resident");
 
     // Moved to the east subdistrict, outside the worker's community.
     let (lat, lng) = IN_EAST;
     patch(&w, &hid, json!({ "location": { "lat": lat, "lng": lng } })).await;
     settled(&w.app).await;
     phone.sync(&w.app, &w.worker, 50).await;
-    assert!(phone.records.is_empty(), "{:?}", phone.records.keys());
+    assert_eq!(phone.local(), 0, "{:?}", phone.records.keys());
     assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
 
     // And back: the household and its resident, whole.
@@ -244,7 +310,7 @@ async fn a_household_that_leaves_the_scope_is_a_tombstone_and_one_that_enters_co
     patch(&w, &hid, json!({ "location": { "lat": lat, "lng": lng } })).await;
     settled(&w.app).await;
     phone.sync(&w.app, &w.worker, 50).await;
-    assert_eq!(phone.records.len(), 2);
+    assert_eq!(phone.local(), 2);
     assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
 
     // Deleted: a tombstone for it and its resident.
@@ -262,7 +328,7 @@ async fn a_household_that_leaves_the_scope_is_a_tombstone_and_one_that_enters_co
     assert_eq!(r.status, 204, "{}", r.text);
     settled(&w.app).await;
     phone.sync(&w.app, &w.worker, 50).await;
-    assert!(phone.records.is_empty(), "{:?}", phone.records.keys());
+    assert_eq!(phone.local(), 0, "{:?}", phone.records.keys());
 }
 
 #[actix_web::test]
@@ -388,4 +454,120 @@ async fn cursors_expire_with_the_pruned_feed_and_bad_ones_are_refused() {
         "{}",
         r.text
     );
+}
+
+#[actix_web::test]
+async fn a_change_of_a_category_or_the_calendar_reaches_every_phone() {
+    let w = world().await;
+    let mut phone = Phone::default();
+    phone.sync(&w.app, &w.worker, 50).await;
+    let retired = w
+        .app
+        .send(
+            Method::PATCH,
+            "/api/v1/incident-categories/0101",
+            Some(&w.app.admin_token),
+            Some(json!({"retired": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(retired.status, 200, "{}", retired.text);
+    let path = "/api/v1/calendar/2026-11-13";
+    let set = w
+        .app
+        .put(path, json!({"kind": "holiday", "name": "防台风停工"}))
+        .await;
+    assert_eq!(set.status, 201, "{}", set.text);
+    settled(&w.app).await;
+    assert_eq!(phone.sync(&w.app, &w.worker, 50).await, 2);
+    let key = |e: &str, i: &str| (e.to_owned(), i.to_owned());
+    assert_eq!(
+        phone.records[&key("category", "0101")].1["retired"],
+        json!(true)
+    );
+    assert_eq!(
+        phone.records[&key("calendar_day", "2026-11-13")].1["kind"],
+        json!("holiday")
+    );
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+
+    let removed = w
+        .app
+        .send(Method::DELETE, path, Some(&w.app.admin_token), None, &[])
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.text);
+    settled(&w.app).await;
+    assert_eq!(phone.sync(&w.app, &w.worker, 50).await, 1);
+    assert!(
+        !phone
+            .records
+            .contains_key(&key("calendar_day", "2026-11-13"))
+    );
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+}
+
+async fn report(w: &World, (lat, lng): (f64, f64)) -> Value {
+    let r = w
+        .app
+        .send(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(&w.staff),
+            Some(json!({"category": "0101", "description": "路边堆放垃圾", "location": {"lat": lat, "lng": lng}})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json()
+}
+
+async fn act(w: &World, case: &Value, body: Value) -> crate::helpers::Res {
+    let path = format!(
+        "/api/v1/incidents/{}/transitions",
+        case["id"].as_str().unwrap()
+    );
+    w.app
+        .send(Method::POST, &path, Some(&w.staff), Some(body), &[])
+        .await
+}
+
+#[actix_web::test]
+async fn cases_of_the_workers_units_sync_and_one_escalated_away_leaves() {
+    let w = world().await;
+    let mine = report(&w, IN_COMMUNITY).await;
+    report(&w, IN_EAST).await;
+    settled(&w.app).await;
+    let mut phone = Phone::default();
+    phone.sync(&w.app, &w.worker, 1).await;
+    let cases: Vec<&String> = phone
+        .records
+        .keys()
+        .filter(|(e, _)| e == "incident")
+        .map(|(_, i)| i)
+        .collect();
+    assert_eq!(cases, vec![mine["id"].as_str().unwrap()]);
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+
+    // Registered: the new version; then escalated to the subdistrict: gone from the phone.
+    let registered = act(&w, &mine, json!({"action": "register"})).await;
+    assert_eq!(registered.status, 200, "{}", registered.text);
+    let second = report(&w, IN_COMMUNITY).await;
+    settled(&w.app).await;
+    assert_eq!(phone.sync(&w.app, &w.worker, 50).await, 2);
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+    let up = act(
+        &w,
+        &second,
+        json!({"action": "escalate", "note": "社区无力处置"}),
+    )
+    .await;
+    assert_eq!(up.status, 200, "{}", up.text);
+    settled(&w.app).await;
+    assert_eq!(phone.sync(&w.app, &w.worker, 50).await, 1);
+    let key = (
+        "incident".to_owned(),
+        second["id"].as_str().unwrap().to_owned(),
+    );
+    assert!(!phone.records.contains_key(&key));
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
 }

@@ -7,7 +7,7 @@ use crate::startup::{AppState, StateExt};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wangge_app::sync::{Cursor, Item};
+use wangge_app::sync::{Cursor, Item, Stage};
 use wangge_domain::UnitId;
 use wangge_persistence::households::HouseholdCursor;
 
@@ -19,11 +19,26 @@ pub struct SyncQuery {
 }
 
 /// `w.<position>` (a first sync beginning), `w.<position>.<unit id>.<household id>` (going
-/// on), `f.<position>` (the feed after a position).
+/// on through households), `w.<position>.i[.<incident id>]` (through cases), `f.<position>`
+/// (the feed after a position).
 fn format_cursor(c: &Cursor) -> String {
     match c {
-        Cursor::Whole { at, after: None } => format!("w.{at}"),
-        Cursor::Whole { at, after: Some(h) } => format!("w.{at}.{}.{}", h.unit_id, h.id),
+        Cursor::Whole {
+            at,
+            stage: Stage::Households(None),
+        } => format!("w.{at}"),
+        Cursor::Whole {
+            at,
+            stage: Stage::Households(Some(h)),
+        } => format!("w.{at}.{}.{}", h.unit_id, h.id),
+        Cursor::Whole {
+            at,
+            stage: Stage::Incidents(None),
+        } => format!("w.{at}.i"),
+        Cursor::Whole {
+            at,
+            stage: Stage::Incidents(Some(id)),
+        } => format!("w.{at}.i.{id}"),
         Cursor::Feed { at } => format!("f.{at}"),
     }
 }
@@ -32,6 +47,7 @@ fn format_cursor(c: &Cursor) -> String {
 /// 400 `invalid_cursor` for anything [`format_cursor`] did not make.
 fn parse_cursor(s: &str) -> Result<Cursor, ApiError> {
     let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API issued");
+    let id = |s: &str| UnitId::parse(s).map(|u| u.to_string()).map_err(|_| bad());
     let mut parts = s.split('.');
     let (kind, at) = (parts.next(), parts.next());
     let at = at
@@ -39,16 +55,16 @@ fn parse_cursor(s: &str) -> Result<Cursor, ApiError> {
         .filter(|a| *a >= 0)
         .ok_or_else(bad)?;
     let rest: Vec<&str> = parts.collect();
+    let whole = |stage| Ok(Cursor::Whole { at, stage });
     match (kind, rest.as_slice()) {
         (Some("f"), []) => Ok(Cursor::Feed { at }),
-        (Some("w"), []) => Ok(Cursor::Whole { at, after: None }),
-        (Some("w"), [unit, id]) => Ok(Cursor::Whole {
-            at,
-            after: Some(HouseholdCursor {
-                unit_id: UnitId::parse(unit).map_err(|_| bad())?.to_string(),
-                id: UnitId::parse(id).map_err(|_| bad())?.to_string(),
-            }),
-        }),
+        (Some("w"), []) => whole(Stage::Households(None)),
+        (Some("w"), ["i"]) => whole(Stage::Incidents(None)),
+        (Some("w"), ["i", case]) => whole(Stage::Incidents(Some(id(case)?))),
+        (Some("w"), [unit, household]) => whole(Stage::Households(Some(HouseholdCursor {
+            unit_id: id(unit)?,
+            id: id(household)?,
+        }))),
         _ => Err(bad()),
     }
 }
@@ -64,24 +80,35 @@ fn without_nulls(mut v: Value) -> Value {
     v
 }
 
+fn value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal(&e))
+}
+
 fn change(item: &Item) -> Result<Value, ApiError> {
     let upsert = |entity: &str, id: &str, version: i64, data: Value| {
         json!({ "entity": entity, "id": id, "op": "upsert", "version": version,
                 "data": without_nulls(data) })
     };
     Ok(match item {
+        Item::Category(c) => upsert("category", &c.code, c.version, value(c)?),
+        Item::CalendarDay(d) => upsert("calendar_day", &d.date, d.version, value(d)?),
         Item::Household(h) => upsert(
             "household",
             &h.record.id,
             h.record.version,
-            serde_json::to_value(super::households::household_body(h))
-                .map_err(|e| ApiError::internal(&e))?,
+            value(&super::households::household_body(h))?,
         ),
         Item::Resident(r) => upsert(
             "resident",
             &r.id,
             r.version,
             super::residents::body(r, None),
+        ),
+        Item::Incident(v) => upsert(
+            "incident",
+            v["id"].as_str().unwrap_or_default(),
+            v["version"].as_i64().unwrap_or_default(),
+            v.clone(),
         ),
         Item::Gone {
             entity,
@@ -126,11 +153,23 @@ mod tests {
             unit_id: "01a247f2-15b4-751b-b670-e247263c10ff".into(),
             id: "01a247f2-462b-715c-b019-ee182296411b".into(),
         };
+        let case = "01a247f2-462b-715c-b019-ee182296411c".to_owned();
         for c in [
-            Cursor::Whole { at: 7, after: None },
             Cursor::Whole {
                 at: 7,
-                after: Some(h),
+                stage: Stage::Households(None),
+            },
+            Cursor::Whole {
+                at: 7,
+                stage: Stage::Households(Some(h)),
+            },
+            Cursor::Whole {
+                at: 7,
+                stage: Stage::Incidents(None),
+            },
+            Cursor::Whole {
+                at: 7,
+                stage: Stage::Incidents(Some(case)),
             },
             Cursor::Feed { at: 0 },
         ] {
