@@ -91,8 +91,8 @@ const SYNCED: [&str; 5] = [
 /// Kinds that are the same in every scope (their changes carry no unit).
 const SHARED: [&str; 2] = ["category", "calendar_day"];
 
-/// Categories a first sync sends at most (the seeded tree has fifty).
-const MAX_CATEGORIES: i64 = 5_000;
+/// Categories read per statement by a first sync (the seeded tree has fifty).
+const CATEGORY_PAGE: i64 = 500;
 
 /// A change row's record, as the set of what changed after a position knows it.
 type Key = (String, String);
@@ -100,8 +100,9 @@ type Key = (String, String);
 /// The next page of the caller's sync from `cursor` (a first sync without one).
 ///
 /// # Errors
-/// 403 without a scope of households; `cursor_expired` (410) for a cursor at or below the
-/// pruned part of the feed, or a first sync that took too long.
+/// 403 without units or a department; `cursor_expired` (410) for a cursor below the last
+/// pruned position (what follows it is gone) or beyond the feed's end, or a first sync
+/// during which too much changed.
 pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Result<Page, AppError> {
     let conn = &mut *r.conn;
     let (caller, svc) = (&r.caller, r.svc);
@@ -124,17 +125,24 @@ pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Resul
             "this cursor is older than the kept change feed (or not one it gave); sync again from the start",
         ));
     }
-    match cursor {
+    let page = match cursor {
         Cursor::Whole {
             at,
             stage: Stage::Households(after),
-        } => whole(conn, homes, at, after.as_ref(), limit),
+        } => whole(conn, homes, at, after.as_ref(), limit)?,
         Cursor::Whole {
             at,
             stage: Stage::Incidents(after),
-        } => whole_incidents(conn, caller, svc, at, after.as_deref(), limit),
-        Cursor::Feed { at } => feed(conn, caller, at, limit),
+        } => whole_incidents(conn, caller, svc, at, after.as_deref(), limit)?,
+        Cursor::Feed { at } => feed(conn, caller, at, limit)?,
+    };
+    // Pruned while this page was read: what it read may have lost rows it needed.
+    if changes::extent(conn)?.1 > at {
+        return Err(expired(
+            "the change feed was pruned past this cursor; sync again from the start",
+        ));
     }
+    Ok(page)
 }
 
 /// How the caller sees cases: by units (their reach), or as a department; `None` if not.
@@ -174,7 +182,7 @@ fn whole_incidents(
     )?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let changed = changed_after(conn, at)?;
+    let changed = since(conn, Reach::Nothing, at, &["incident"])?;
     let id_of = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
     let next = match (more, rows.last()) {
         (true, Some(v)) => Cursor::Whole {
@@ -185,7 +193,7 @@ fn whole_incidents(
     };
     let items = rows
         .into_iter()
-        .filter(|v| !changed.contains(&("incident".to_owned(), id_of(v))))
+        .filter(|v| !changed.contains("incident", &id_of(v)))
         .map(Item::Incident)
         .collect();
     Ok(Page {
@@ -229,8 +237,35 @@ fn whole(
             .map(|u| (u.id.clone(), u))
             .collect()
     };
-    // Read after the page: whatever changed before the page was read is in it.
-    let changed = changed_after(conn, at)?;
+    // The shared kinds begin a first sync: every category (page by page) and calendar day.
+    let mut items = Vec::new();
+    if after.is_none() {
+        let mut from: Option<wangge_domain::incident::CategoryCode> = None;
+        loop {
+            let page = categories::list(conn, from.as_ref(), CATEGORY_PAGE, true)?;
+            let full = i64::try_from(page.len()).unwrap_or(i64::MAX) == CATEGORY_PAGE;
+            from = match page.last() {
+                Some(c) if full => Some(wangge_domain::incident::CategoryCode::parse(&c.code)?),
+                _ => None,
+            };
+            items.extend(page.into_iter().map(Item::Category));
+            if from.is_none() {
+                break;
+            }
+        }
+        items.extend(
+            calendar::list(conn, None, None)?
+                .into_iter()
+                .map(Item::CalendarDay),
+        );
+    }
+    // Read after everything above: whatever changed before it was read is in it.
+    let changed = since(conn, reach, at, &SYNCED)?;
+    items.retain(|i| match i {
+        Item::Category(c) => !changed.contains("category", &c.code),
+        Item::CalendarDay(d) => !changed.contains("calendar_day", &d.date),
+        _ => true,
+    });
     let next = match (more, rows.last()) {
         (true, Some(h)) => Cursor::Whole {
             at,
@@ -251,29 +286,13 @@ fn whole(
             .or_default()
             .push(p);
     }
-    let mut items = Vec::new();
-    if after.is_none() {
-        let fresh = |entity: &str, id: &str| !changed.contains(&(entity.to_owned(), id.to_owned()));
-        items.extend(
-            categories::list(conn, None, MAX_CATEGORIES, true)?
-                .into_iter()
-                .filter(|c| fresh("category", &c.code))
-                .map(Item::Category),
-        );
-        items.extend(
-            calendar::list(conn, None, None)?
-                .into_iter()
-                .filter(|d| fresh("calendar_day", &d.date))
-                .map(Item::CalendarDay),
-        );
-    }
-    let changed_here =
-        |entity: &str, id: &str| changed.contains(&(entity.to_owned(), id.to_owned()));
     for record in rows {
         let theirs = by_household.remove(&record.id).unwrap_or_default();
+        // A household that moved in after `at` brings its residents with that move.
+        let moved_in = changed.moved_in.contains(&record.id);
         if let Some(unit) = units
             .get(&record.unit_id)
-            .filter(|_| !changed_here("household", &record.id))
+            .filter(|_| !changed.contains("household", &record.id))
             .cloned()
         {
             items.push(Item::Household(Household { record, unit }));
@@ -281,7 +300,7 @@ fn whole(
         items.extend(
             theirs
                 .into_iter()
-                .filter(|p| !changed_here("resident", &p.id))
+                .filter(|p| !moved_in && !changed.contains("resident", &p.id))
                 .map(Item::Resident),
         );
     }
@@ -293,15 +312,53 @@ fn whole(
     })
 }
 
-/// Records of the synced kinds changed after `at` (numbered or not).
-fn changed_after(conn: &mut AnyConnection, at: i64) -> Result<HashSet<Key>, AppError> {
-    let rows = changes::changed_after(conn, at, &SYNCED, MAX_CHANGED_DURING_WHOLE)?;
+/// What changed after a position: each record's last change (one not numbered yet counts
+/// as after every position), and the households that moved into the scope meanwhile.
+struct Since {
+    last: HashMap<Key, i64>,
+    moved_in: HashSet<String>,
+}
+
+impl Since {
+    fn contains(&self, entity: &str, id: &str) -> bool {
+        self.last.contains_key(&(entity.to_owned(), id.to_owned()))
+    }
+
+    /// Whether the record has a change after position `p`.
+    fn changed_after(&self, entity: &str, id: &str, p: i64) -> bool {
+        self.last
+            .get(&(entity.to_owned(), id.to_owned()))
+            .is_some_and(|last| *last > p)
+    }
+}
+
+/// The records of `kinds` changed after `at` (numbered or not), as seen from `reach`.
+fn since(
+    conn: &mut AnyConnection,
+    reach: Reach<'_>,
+    at: i64,
+    kinds: &[&str],
+) -> Result<Since, AppError> {
+    let rows = changes::changed_after(conn, at, kinds, MAX_CHANGED_DURING_WHOLE)?;
     if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= MAX_CHANGED_DURING_WHOLE {
         return Err(expired(
             "too much changed since this first sync began; sync again from the start",
         ));
     }
-    Ok(rows.into_iter().collect())
+    let inside = |p: &Option<String>| p.as_deref().is_some_and(|p| reach.contains(p));
+    let mut out = Since {
+        last: HashMap::new(),
+        moved_in: HashSet::new(),
+    };
+    for c in rows {
+        if c.entity == "household" && c.unit_path_before.is_some() && !inside(&c.unit_path_before) {
+            out.moved_in.insert(c.entity_id.clone());
+        }
+        let p = c.position.unwrap_or(i64::MAX);
+        let last = out.last.entry((c.entity, c.entity_id)).or_insert(p);
+        *last = (*last).max(p);
+    }
+    Ok(out)
 }
 
 /// A page of the feed after `at`, as seen from the caller's scope.
@@ -358,6 +415,21 @@ fn feed(conn: &mut AnyConnection, caller: &Caller, at: i64, limit: i64) -> Resul
         .filter(|c| inside(&c.unit_path_before) != inside(&c.unit_path_after))
         .map(|c| c.entity_id.as_str())
         .collect();
+    // Residents changed after a move are sent by their own changes, not by the move.
+    let first_move = mine
+        .iter()
+        .filter(|c| moved.contains(&c.entity_id.as_str()))
+        .filter_map(|c| c.position)
+        .min()
+        .unwrap_or(i64::MAX);
+    let later = if moved.is_empty() {
+        Since {
+            last: HashMap::new(),
+            moved_in: HashSet::new(),
+        }
+    } else {
+        since(conn, reach, first_move, &["resident"])?
+    };
     let mut residents_of: HashMap<String, Vec<ResidentRecord>> = HashMap::new();
     for p in residents::of_households(conn, &moved)? {
         residents_of
@@ -382,12 +454,13 @@ fn feed(conn: &mut AnyConnection, caller: &Caller, at: i64, limit: i64) -> Resul
             ("household", false) => {
                 items.push(gone());
                 if !c.deleted {
-                    // It left the scope: its residents leave with it.
+                    // It left the scope: its residents leave with it (those it had then).
                     items.extend(
                         residents_of
                             .get(&c.entity_id)
                             .into_iter()
                             .flatten()
+                            .filter(|p| p.created_at <= c.at)
                             .map(|p| Item::Gone {
                                 entity: Entity::Resident,
                                 id: p.id.clone(),
@@ -403,12 +476,19 @@ fn feed(conn: &mut AnyConnection, caller: &Caller, at: i64, limit: i64) -> Resul
                 if let Some(h) = current {
                     items.push(Item::Household(h.clone()));
                 }
-                if entered {
+                // Its residents come with it if it is still in the scope, each as it is now
+                // unless a later change of its own will send it.
+                let still_in = homes
+                    .get(&c.entity_id)
+                    .is_some_and(|h| reach.contains(&h.unit.path));
+                if entered && still_in {
+                    let at_move = c.position.unwrap_or(i64::MAX);
                     items.extend(
                         residents_of
                             .get(&c.entity_id)
                             .into_iter()
                             .flatten()
+                            .filter(|p| !later.changed_after("resident", &p.id, at_move))
                             .cloned()
                             .map(Item::Resident),
                     );

@@ -129,9 +129,8 @@ pub fn extent(conn: &mut AnyConnection) -> Result<(i64, i64), StoreError> {
         .unwrap_or((0, 0)))
 }
 
-/// The records of `entities` changed after position `after`, or changed and not numbered
-/// yet, with their entity; at most `cap` rows (the caller treats `cap` rows as "too many to
-/// tell").
+/// The changes of `entities` after position `after`, and those not numbered yet; at most
+/// `cap` rows (the caller treats `cap` rows as "too many to tell").
 ///
 /// # Errors
 /// Database errors.
@@ -140,11 +139,11 @@ pub fn changed_after(
     after: i64,
     entities: &[&str],
     cap: i64,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<ChangeRow>, StoreError> {
     Ok(changes::table
         .filter(changes::position.gt(after).or(changes::position.is_null()))
         .filter(changes::entity.eq_any(entities))
-        .select((changes::entity, changes::entity_id))
+        .select(ChangeRow::as_select())
         .limit(cap)
         .load(conn)?)
 }

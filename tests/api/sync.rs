@@ -14,6 +14,8 @@ const IN_EAST: (f64, f64) = (21.6, 111.15);
 #[derive(Default)]
 struct Phone {
     records: BTreeMap<(String, String), (i64, Value)>,
+    /// Every change received, in order.
+    log: Vec<Value>,
     cursor: Option<String>,
 }
 
@@ -41,6 +43,7 @@ impl Phone {
     /// Takes in one page: its changes, and its cursor. Returns how many changes it held.
     fn fold(&mut self, page: &Value) -> usize {
         let changes = page["changes"].as_array().unwrap();
+        self.log.extend(changes.iter().cloned());
         for c in changes {
             let (entity, rid) = (c["entity"].as_str().unwrap(), c["id"].as_str().unwrap());
             let (version, op) = (c["version"].as_i64().unwrap(), c["op"].as_str().unwrap());
@@ -345,7 +348,7 @@ async fn a_first_sync_racing_writers_hands_over_with_no_gap_and_no_duplicate() {
     }
     settled(&w.app).await;
     let mut phone = Phone::default();
-    // One household a page; between pages the staff change, add, move out and tag.
+    // One household a page; between pages the staff change, add, move out and back in.
     let mut step = 0;
     loop {
         let path = match &phone.cursor {
@@ -377,10 +380,12 @@ async fn a_first_sync_racing_writers_hands_over_with_no_gap_and_no_duplicate() {
                 .await;
             }
             _ => {
+                // Back in: the one moved out a step before.
+                let (lat, lng) = IN_COMMUNITY;
                 patch(
                     &w,
-                    &ids[(step + 7) % ids.len()],
-                    json!({ "tags": ["elderly_alone"] }),
+                    &ids[(step + 4) % ids.len()],
+                    json!({ "location": { "lat": lat, "lng": lng }, "tags": ["elderly_alone"] }),
                 )
                 .await;
             }
@@ -569,5 +574,71 @@ async fn cases_of_the_workers_units_sync_and_one_escalated_away_leaves() {
         second["id"].as_str().unwrap().to_owned(),
     );
     assert!(!phone.records.contains_key(&key));
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+}
+
+#[actix_web::test]
+async fn a_household_that_moves_in_during_a_first_sync_comes_once_with_its_residents() {
+    let w = world().await;
+    household(&w, 1, IN_COMMUNITY).await;
+    household(&w, 2, IN_COMMUNITY).await;
+    // Made after those, so it sorts after them once it is in the community too.
+    let outside = household(&w, 3, IN_EAST).await;
+    settled(&w.app).await;
+    let mut phone = Phone::default();
+    let first = w.app.get_as(&w.worker, "/api/v1/sync?limit=1").await.json();
+    phone.fold(&first);
+    // Moved in after the first sync began, before its page is read.
+    let (lat, lng) = IN_COMMUNITY;
+    patch(
+        &w,
+        outside["id"].as_str().unwrap(),
+        json!({ "location": { "lat": lat, "lng": lng } }),
+    )
+    .await;
+    settled(&w.app).await;
+    phone.sync(&w.app, &w.worker, 1).await;
+    assert_eq!(phone.local(), 6, "three households, three residents");
+    assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+}
+
+#[actix_web::test]
+async fn a_household_that_came_and_went_shows_nothing_of_its_time_outside() {
+    let w = world().await;
+    let h = household(&w, 1, IN_EAST).await;
+    let hid = h["id"].as_str().unwrap().to_owned();
+    settled(&w.app).await;
+    let mut phone = Phone::default();
+    phone.sync(&w.app, &w.worker, 50).await;
+    assert_eq!(phone.local(), 0);
+    let seen = phone.log.len();
+    // In and out again before the phone looks; then a resident added while it is outside.
+    for (lat, lng) in [IN_COMMUNITY, IN_EAST] {
+        patch(&w, &hid, json!({ "location": { "lat": lat, "lng": lng } })).await;
+    }
+    let added = w
+        .app
+        .send(
+            Method::POST,
+            &format!("/api/v1/households/{hid}/residents"),
+            Some(&w.staff),
+            Some(json!({ "name": "后来的", "relation": "spouse" })),
+            &[],
+        )
+        .await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    let late = added.json()["id"].as_str().unwrap().to_owned();
+    settled(&w.app).await;
+    phone.sync(&w.app, &w.worker, 1).await;
+    let new = &phone.log[seen..];
+    assert!(
+        new.iter().all(|c| c["op"] == "delete"),
+        "nothing of it as it is outside: {new:?}"
+    );
+    assert!(
+        new.iter().all(|c| c["id"] != json!(late)),
+        "not even the id of a resident it gained outside: {new:?}"
+    );
+    assert_eq!(phone.local(), 0);
     assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
 }

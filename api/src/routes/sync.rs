@@ -50,9 +50,10 @@ fn parse_cursor(s: &str) -> Result<Cursor, ApiError> {
     let id = |s: &str| UnitId::parse(s).map(|u| u.to_string()).map_err(|_| bad());
     let mut parts = s.split('.');
     let (kind, at) = (parts.next(), parts.next());
+    // Digits only, as written: no sign, no leading zero.
     let at = at
+        .filter(|a| a.bytes().all(|b| b.is_ascii_digit()) && (*a == "0" || !a.starts_with('0')))
         .and_then(|a| a.parse::<i64>().ok())
-        .filter(|a| *a >= 0)
         .ok_or_else(bad)?;
     let rest: Vec<&str> = parts.collect();
     let whole = |stage| Ok(Cursor::Whole { at, stage });
