@@ -1,0 +1,216 @@
+//! Field sync, download: a phone's copy of its scope, first whole, then only what changed.
+//!
+//! A first sync pages through the scope as it is now, at position `P` of the change feed (the
+//! last position numbered when it began). A record whose last change lies after `P`, or is
+//! not numbered yet, is left out of it: the feed after `P` carries it. So the hand-over from
+//! the whole to the changes has no gap (every change after `P` is read from the feed) and no
+//! duplicate (a record comes from the whole only if nothing after `P` will bring it again).
+//!
+//! After that the phone reads the feed from its cursor. A change is sent as the record's
+//! current state only when the record is still at that change's version (a later change will
+//! send the later state, so each version travels once); a record deleted, or whose change
+//! took it out of the caller's scope, is sent as a tombstone. A household that comes into the
+//! scope comes with its residents; one that leaves takes theirs with it.
+//!
+//! Categories and the working-day calendar are the same for everyone: a first sync begins
+//! with all of them, and every change of one is in every scope.
+//!
+//! This first part covers those, households and residents (masked, as in lists).
+
+mod feed;
+mod whole;
+
+use feed::feed;
+use whole::{whole, whole_incidents};
+
+use crate::calendar::Day;
+use crate::caller::Caller;
+use crate::categories::Category;
+use crate::error::AppError;
+use crate::tx::{Entity, Reader};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use wangge_domain::{Action, Reach};
+use wangge_persistence::AnyConnection;
+use wangge_persistence::changes;
+use wangge_persistence::households::{Household, HouseholdCursor};
+use wangge_persistence::residents::ResidentRecord;
+
+/// Where a phone is: in a first sync (at a feed position, after a household), or reading the
+/// feed after a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    Whole { at: i64, stage: Stage },
+    Feed { at: i64 },
+}
+
+/// Where a first sync is: households (after one, or from the start, where the shared kinds
+/// come first), then incidents (after one, or from the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    Households(Option<HouseholdCursor>),
+    Incidents(Option<String>),
+}
+
+/// One change for the phone.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Category(Category),
+    CalendarDay(Day),
+    Household(Household),
+    Resident(ResidentRecord),
+    /// A case as the command centre's list shows it.
+    Incident(Value),
+    /// Deleted, or out of the caller's scope now.
+    Gone {
+        entity: Entity,
+        id: String,
+        version: i64,
+    },
+}
+
+/// A page of changes and where to go on from.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Cursor,
+    /// Whether the phone should ask again at once.
+    pub more: bool,
+}
+
+/// Records changed after a first sync's position that it will still leave out; past this
+/// the first sync is too old to finish and starts again.
+const MAX_CHANGED_DURING_WHOLE: i64 = 50_000;
+
+/// Change-feed rows read per page, per item asked for (most rows are outside a scope).
+const SCAN_PER_ITEM: i64 = 4;
+
+const SYNCED: [&str; 5] = [
+    "category",
+    "calendar_day",
+    "household",
+    "resident",
+    "incident",
+];
+
+/// Kinds that are the same in every scope (their changes carry no unit).
+const SHARED: [&str; 2] = ["category", "calendar_day"];
+
+/// Categories read per statement by a first sync (the seeded tree has fifty).
+const CATEGORY_PAGE: i64 = 500;
+
+/// A change row's record, as the set of what changed after a position knows it.
+type Key = (String, String);
+
+/// The next page of the caller's sync from `cursor` (a first sync without one).
+///
+/// # Errors
+/// 403 without units or a department; `cursor_expired` (410) for a cursor below the last
+/// pruned position (what follows it is gone) or beyond the feed's end, or a first sync
+/// during which too much changed.
+pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Result<Page, AppError> {
+    let conn = &mut *r.conn;
+    let (caller, svc) = (&r.caller, r.svc);
+    let homes = caller.reach(Action::ReadHousehold);
+    if homes == Reach::Nothing && viewer(caller).is_none() {
+        return Err(AppError::forbidden(
+            "sync needs a scope: assigned units, or a department",
+        ));
+    }
+    let (last, pruned) = changes::extent(conn)?;
+    let cursor = cursor.unwrap_or(Cursor::Whole {
+        at: last,
+        stage: Stage::Households(None),
+    });
+    let at = match &cursor {
+        Cursor::Whole { at, .. } | Cursor::Feed { at } => *at,
+    };
+    if at < pruned || at > last {
+        return Err(expired(
+            "this cursor is older than the kept change feed (or not one it gave); sync again from the start",
+        ));
+    }
+    let page = match cursor {
+        Cursor::Whole {
+            at,
+            stage: Stage::Households(after),
+        } => whole(conn, homes, at, after.as_ref(), limit)?,
+        Cursor::Whole {
+            at,
+            stage: Stage::Incidents(after),
+        } => whole_incidents(conn, caller, svc, at, after.as_deref(), limit)?,
+        Cursor::Feed { at } => feed(conn, caller, at, limit)?,
+    };
+    // Pruned while this page was read: what it read may have lost rows it needed.
+    if changes::extent(conn)?.1 > at {
+        return Err(expired(
+            "the change feed was pruned past this cursor; sync again from the start",
+        ));
+    }
+    Ok(page)
+}
+
+/// How the caller sees cases: by units (their reach), or as a department; `None` if not.
+fn viewer(caller: &Caller) -> Option<Reach<'_>> {
+    let reach = caller.reach(Action::ReadIncident);
+    if reach != Reach::Nothing {
+        return Some(reach);
+    }
+    crate::incidents::caller_department(caller).map(|_| Reach::Nothing)
+}
+
+fn expired(message: &str) -> AppError {
+    AppError::Gone {
+        code: "cursor_expired",
+        message: message.to_owned(),
+    }
+}
+
+/// What changed after a position: each record's last change (one not numbered yet counts
+/// as after every position), and the households that moved into the scope meanwhile.
+struct Since {
+    last: HashMap<Key, i64>,
+    moved_in: HashSet<String>,
+}
+
+impl Since {
+    fn contains(&self, entity: &str, id: &str) -> bool {
+        self.last.contains_key(&(entity.to_owned(), id.to_owned()))
+    }
+
+    /// Whether the record has a change after position `p`.
+    fn changed_after(&self, entity: &str, id: &str, p: i64) -> bool {
+        self.last
+            .get(&(entity.to_owned(), id.to_owned()))
+            .is_some_and(|last| *last > p)
+    }
+}
+
+/// The records of `kinds` changed after `at` (numbered or not), as seen from `reach`.
+fn since(
+    conn: &mut AnyConnection,
+    reach: Reach<'_>,
+    at: i64,
+    kinds: &[&str],
+) -> Result<Since, AppError> {
+    let rows = changes::changed_after(conn, at, kinds, MAX_CHANGED_DURING_WHOLE)?;
+    if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= MAX_CHANGED_DURING_WHOLE {
+        return Err(expired(
+            "too much changed since this first sync began; sync again from the start",
+        ));
+    }
+    let inside = |p: &Option<String>| p.as_deref().is_some_and(|p| reach.contains(p));
+    let mut out = Since {
+        last: HashMap::new(),
+        moved_in: HashSet::new(),
+    };
+    for c in rows {
+        if c.entity == "household" && c.unit_path_before.is_some() && !inside(&c.unit_path_before) {
+            out.moved_in.insert(c.entity_id.clone());
+        }
+        let p = c.position.unwrap_or(i64::MAX);
+        let last = out.last.entry((c.entity, c.entity_id)).or_insert(p);
+        *last = (*last).max(p);
+    }
+    Ok(out)
+}
