@@ -42,6 +42,7 @@ mod hash;
 mod locate;
 mod partition;
 mod set;
+mod track;
 
 pub use h3o::{CellIndex, LatLng, Resolution};
 
@@ -56,6 +57,7 @@ pub use geometry::{MAX_POSITIONS, parse_polygons, polygons_to_geojson};
 pub use locate::{LocateIndex, LocateIndexBuilder};
 pub use partition::partition;
 pub use set::CoverageSet;
+pub use track::{Fix, Flag, FlagReason, TrackLimits, TrackSummary, analyse};
 
 /// Maximum length of a cell string we accept (canonical H3 cell strings have 15 hex digits).
 const MAX_CELL_STRING: usize = 16;
