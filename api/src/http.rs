@@ -72,6 +72,43 @@ pub fn page<T: Serialize>(
     json!({ "items": rows, "next_cursor": next })
 }
 
+/// A query string parsed into `T`, as `web::Query` does, less the `fields` parameter: the
+/// representation middleware applies sparse fieldsets to every read alike.
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = crate::representation::without_fields(req.query_string());
+        std::future::ready(
+            web::Query::<T>::from_query(&query)
+                .map(|q| Self(q.into_inner()))
+                .map_err(|e| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        format!("the query string is invalid: {e}"),
+                    )
+                }),
+        )
+    }
+}
+
 /// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); `*` means any.
 ///
 /// # Errors

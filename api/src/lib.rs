@@ -13,6 +13,7 @@ pub mod headers;
 pub mod http;
 pub mod metrics;
 pub mod ratelimit;
+pub mod representation;
 pub mod routes;
 pub mod sse;
 pub mod startup;

@@ -106,6 +106,9 @@ pub struct Tx<'c> {
     answer: Option<AnsweredKey>,
     /// Audit rows kept even when the use case fails (a refusal that tells something).
     lasting: &'c mut Vec<NewAuditEvent>,
+    /// When a phone says the work was done offline: kept in every history row beside the
+    /// row's own (server) time.
+    recorded_at: Option<String>,
 }
 
 impl<'c> Tx<'c> {
@@ -128,6 +131,7 @@ impl<'c> Tx<'c> {
             audit: Vec::new(),
             answer: None,
             lasting,
+            recorded_at: None,
         }
     }
 
@@ -142,6 +146,12 @@ impl<'c> Tx<'c> {
         self.now
     }
 
+    /// Marks what this transaction writes as done at `at` on a phone (the history keeps it
+    /// as `recorded_at`; the row's `at` stays the server's time of receipt).
+    pub fn recorded_at(&mut self, at: DateTime<Utc>) {
+        self.recorded_at = Some(stored_time(at));
+    }
+
     /// Appends to a record's history.
     ///
     /// # Errors
@@ -152,8 +162,16 @@ impl<'c> Tx<'c> {
         entity_id: &str,
         kind: &str,
         version: Option<i64>,
-        details: Value,
+        mut details: Value,
     ) -> Result<(), AppError> {
+        if let Some(at) = &self.recorded_at {
+            if details.is_null() {
+                details = Value::Object(serde_json::Map::new());
+            }
+            if let Some(o) = details.as_object_mut() {
+                o.insert("recorded_at".into(), Value::String(at.clone()));
+            }
+        }
         self.history.push(HistoryRow {
             id: new_id(),
             entity: entity.as_str().to_owned(),

@@ -76,7 +76,23 @@ fn resolve(v: &Value) -> &Value {
 
 type Compiled = Arc<jsonschema::Validator>;
 
-/// Compiles a schema with the contract's components, `format` checked; cached by a key.
+/// The schema without its `required` lists: what a sparse fieldset (`fields=`) answers
+/// still has the documented types, but only the members asked for.
+fn without_required(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("required").is_some_and(Value::is_array) {
+                o.remove("required");
+            }
+            o.values_mut().for_each(without_required);
+        }
+        Value::Array(a) => a.iter_mut().for_each(without_required),
+        _ => {}
+    }
+}
+
+/// Compiles a schema with the contract's components, `format` checked; cached by a key
+/// (a key ending in `sparse` compiles it [`without_required`]).
 fn validator(key: &str, schema: &Value) -> Result<Compiled, String> {
     static CACHE: OnceLock<Mutex<HashMap<String, Compiled>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -91,6 +107,9 @@ fn validator(key: &str, schema: &Value) -> Result<Compiled, String> {
         for (k, v) in s {
             obj.insert(k.clone(), v.clone());
         }
+    }
+    if key.ends_with(" sparse") {
+        without_required(&mut root);
     }
     let v = Arc::new(
         jsonschema::options()
@@ -251,8 +270,14 @@ pub fn verify(
     }
     let instance: Value = serde_json::from_str(body)
         .map_err(|e| format!("{method} {tpl} {status}: body is not JSON ({e}): {body}"))?;
+    let sparse = path
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("fields=")));
     validate(
-        &format!("{method} {tpl} {status} {mime}"),
+        &format!(
+            "{method} {tpl} {status} {mime}{}",
+            if sparse { " sparse" } else { "" }
+        ),
         schema,
         &instance,
     )

@@ -55,7 +55,7 @@ fn action(a: String) -> Result<String, ApiError> {
 pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = http::limit(q.limit)?;

@@ -20,7 +20,7 @@ pub struct FeedQuery {
 pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<FeedQuery>,
+    query: crate::http::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = http::limit(query.limit)?;
     let after = match query.after.as_deref() {

@@ -23,7 +23,7 @@ pub struct ListQuery {
 pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
     let limit = http::limit(query.limit)?;

@@ -33,7 +33,7 @@ pub async fn stream(
     user: AuthUser,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<StreamQuery>,
+    query: crate::http::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let header = req
         .headers()

@@ -20,7 +20,7 @@ pub struct LocateQuery {
 pub async fn locate(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<LocateQuery>,
+    query: crate::http::Query<LocateQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
     let crs: Crs = match query.crs.as_deref() {

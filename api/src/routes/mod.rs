@@ -105,15 +105,17 @@ impl Res {
     }
 
     /// Bodies up to the upload limit (coverage, imports).
-    fn uploads(mut self) -> Self {
-        self.resource = self
-            .resource
-            .app_data(BodyLimit(UPLOAD_LIMIT_BYTES))
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(UPLOAD_LIMIT_BYTES)
-                    .error_handler(extract::json),
-            );
+    fn uploads(self) -> Self {
+        self.limit(UPLOAD_LIMIT_BYTES)
+    }
+
+    /// Bodies up to `bytes`.
+    fn limit(mut self, bytes: usize) -> Self {
+        self.resource = self.resource.app_data(BodyLimit(bytes)).app_data(
+            web::JsonConfig::default()
+                .limit(bytes)
+                .error_handler(extract::json),
+        );
         self
     }
 
@@ -133,6 +135,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(res("/metrics").get(meta::metrics).done())
         .service(
             web::scope("/api/v1")
+                .wrap(from_fn(crate::representation::shape))
                 .wrap(from_fn(crate::ratelimit::limit))
                 .service(res("/auth/login").post(auth::login).done())
                 .service(res("/auth/refresh").post(auth::refresh).done())
@@ -141,7 +144,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(res("/me/password").post(auth::change_password).done())
                 .service(res("/locate").get(locate::locate).done())
                 .service(res("/changes").get(changes::list).done())
-                .service(res("/sync").get(sync::download).done())
+                .service(
+                    res("/sync")
+                        .get(sync::download)
+                        .post(sync::upload::upload)
+                        .limit(sync::upload::BODY_LIMIT_BYTES)
+                        .done(),
+                )
                 .service(res("/events/stream").get(events::stream).done())
                 .service(
                     res("/departments")

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wangge_app::households::visits::{self as uc, NewVisit};
-use wangge_domain::{HouseholdId, Notes, VisitId};
+use wangge_domain::{HouseholdId, Notes, ValidationError, VisitId};
 use wangge_persistence::visits::VisitRecord;
 
 #[derive(Deserialize)]
@@ -25,7 +25,20 @@ pub struct VisitBody {
     notes: String,
 }
 
-fn body(v: &VisitRecord) -> Value {
+impl TryFrom<VisitBody> for NewVisit {
+    type Error = ValidationError;
+
+    fn try_from(b: VisitBody) -> Result<Self, ValidationError> {
+        Ok(Self {
+            id: b.id.as_deref().map(VisitId::parse_client).transpose()?,
+            visited_at: b.visited_at,
+            location: b.location.map(Into::into),
+            notes: Notes::parse(&b.notes)?,
+        })
+    }
+}
+
+pub(crate) fn body(v: &VisitRecord) -> Value {
     json!({
         "id": v.id,
         "household_id": v.household_id,
@@ -52,12 +65,7 @@ pub async fn create(
     let household: HouseholdId = http::id(&id, "household")?;
     let keyed = json.keyed(&key);
     let b = json.into_inner();
-    let new = NewVisit {
-        id: b.id.as_deref().map(VisitId::parse_client).transpose()?,
-        visited_at: b.visited_at,
-        location: b.location.map(Into::into),
-        notes: Notes::parse(&b.notes)?,
-    };
+    let new = NewVisit::try_from(b)?;
     state
         .answer(
             user.who(),
@@ -87,7 +95,7 @@ pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<VisitsQuery>,
+    query: crate::http::Query<VisitsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let household: HouseholdId = http::id(&id, "household")?;
     let limit = http::limit(query.limit)?;

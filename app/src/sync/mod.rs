@@ -18,6 +18,7 @@
 //! This first part covers those, households and residents (masked, as in lists).
 
 mod feed;
+pub mod upload;
 mod whole;
 
 use feed::feed;
@@ -35,6 +36,7 @@ use wangge_persistence::AnyConnection;
 use wangge_persistence::changes;
 use wangge_persistence::households::{Household, HouseholdCursor};
 use wangge_persistence::residents::ResidentRecord;
+use wangge_persistence::visits::VisitRecord;
 
 /// Where a phone is: in a first sync (at a feed position, after a household), or reading the
 /// feed after a position.
@@ -61,12 +63,38 @@ pub enum Item {
     Resident(ResidentRecord),
     /// A case as the command centre's list shows it.
     Incident(Value),
+    /// A visit the caller recorded (an upload's result; not downloaded).
+    Visit(VisitRecord),
     /// Deleted, or out of the caller's scope now.
     Gone {
         entity: Entity,
         id: String,
         version: i64,
     },
+}
+
+impl Item {
+    /// The record's kind, id and version, as a change names them.
+    #[must_use]
+    pub fn key(&self) -> (&'static str, String, i64) {
+        match self {
+            Self::Category(c) => ("category", c.code.clone(), c.version),
+            Self::CalendarDay(d) => ("calendar_day", d.date.clone(), d.version),
+            Self::Household(h) => ("household", h.record.id.clone(), h.record.version),
+            Self::Resident(r) => ("resident", r.id.clone(), r.version),
+            Self::Incident(v) => (
+                "incident",
+                v["id"].as_str().unwrap_or_default().to_owned(),
+                v["version"].as_i64().unwrap_or_default(),
+            ),
+            Self::Visit(v) => ("visit", v.id.clone(), 1),
+            Self::Gone {
+                entity,
+                id,
+                version,
+            } => (entity.as_str(), id.clone(), *version),
+        }
+    }
 }
 
 /// A page of changes and where to go on from.

@@ -23,7 +23,7 @@ pub struct DeadlineQuery {
 pub async fn deadline(
     _user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<DeadlineQuery>,
+    query: crate::http::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let start = DateTime::parse_from_rfc3339(&q.start)

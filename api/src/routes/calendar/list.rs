@@ -18,7 +18,7 @@ pub struct ListQuery {
 pub async fn list(
     _user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let from = super::query_date("from", query.from.as_deref())?;
     let to = super::query_date("to", query.to.as_deref())?;

@@ -20,7 +20,7 @@ pub struct ListQuery {
 pub async fn list(
     _user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = http::limit(query.limit)?;
     let after = query

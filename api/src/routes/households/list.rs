@@ -83,7 +83,7 @@ fn near(q: &ListQuery) -> Result<Option<Near>, ApiError> {
 pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let bad =

@@ -6,7 +6,7 @@ mod delete;
 mod get;
 mod import;
 mod list;
-mod update;
+pub(crate) mod update;
 
 pub use create::create;
 pub use delete::delete;

@@ -56,7 +56,7 @@ pub async fn upload(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<UploadQuery>,
+    query: crate::http::Query<UploadQuery>,
     parts: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let id: IncidentId = http::id(&id, WHAT)?;

@@ -178,7 +178,7 @@ pub(crate) async fn page(
 pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<Query>,
+    query: crate::http::Query<Query>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();

@@ -21,7 +21,7 @@ pub async fn list(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<RevealQuery>,
+    query: crate::http::Query<RevealQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let household: HouseholdId = http::id(&id, "household")?;
     let items: Vec<Value> = if query.reveal {

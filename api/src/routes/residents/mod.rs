@@ -3,7 +3,7 @@
 mod create;
 mod delete;
 mod list;
-mod update;
+pub(crate) mod update;
 
 pub use create::create;
 pub use delete::delete;

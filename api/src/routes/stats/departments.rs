@@ -18,7 +18,7 @@ pub struct Query {
 pub async fn departments(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<Query>,
+    query: crate::http::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let unit = unit_id(query.unit_id.as_deref())?;
     let (span, now) = span(query.from.as_deref(), query.to.as_deref())?;

@@ -30,7 +30,7 @@ fn bad(m: impl Into<String>) -> ApiError {
 pub async fn heatmap(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<Query>,
+    query: crate::http::Query<Query>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let unit = unit_id(query.unit_id.as_deref())?;

@@ -20,7 +20,7 @@ pub async fn unit(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<Query>,
+    query: crate::http::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let id: UnitId = http::id(&id, "unit")?;
     let (span, now) = span(query.from.as_deref(), query.to.as_deref())?;

@@ -1,4 +1,7 @@
-//! Field sync, download: `GET /api/v1/sync` (the use case is `wangge_app::sync`).
+//! Field sync: `GET /api/v1/sync` downloads, `POST /api/v1/sync` uploads (the use cases are
+//! `wangge_app::sync`).
+
+pub mod upload;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -85,7 +88,7 @@ fn value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(&e))
 }
 
-fn change(item: &Item) -> Result<Value, ApiError> {
+pub(crate) fn change(item: &Item) -> Result<Value, ApiError> {
     let upsert = |entity: &str, id: &str, version: i64, data: Value| {
         json!({ "entity": entity, "id": id, "op": "upsert", "version": version,
                 "data": without_nulls(data) })
@@ -111,6 +114,7 @@ fn change(item: &Item) -> Result<Value, ApiError> {
             v["version"].as_i64().unwrap_or_default(),
             v.clone(),
         ),
+        Item::Visit(v) => upsert("visit", &v.id, 1, super::visits::body(v)),
         Item::Gone {
             entity,
             id,
@@ -123,7 +127,7 @@ fn change(item: &Item) -> Result<Value, ApiError> {
 pub async fn download(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<SyncQuery>,
+    query: crate::http::Query<SyncQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = http::limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;

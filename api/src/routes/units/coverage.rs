@@ -50,7 +50,7 @@ pub async fn coverage(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<GetQuery>,
+    query: crate::http::Query<GetQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
     let id: UnitId = http::id(&id, WHAT)?;
@@ -130,7 +130,7 @@ pub async fn set_coverage(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<ClipQuery>,
+    query: crate::http::Query<ClipQuery>,
     req: HttpRequest,
     body: JsonBody<PutBody>,
 ) -> Result<HttpResponse, ApiError> {

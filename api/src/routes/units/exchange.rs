@@ -18,7 +18,7 @@ use wangge_persistence::StoreError;
 pub async fn import(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<ClipQuery>,
+    query: crate::http::Query<ClipQuery>,
     key: IdempotencyKey,
     body: JsonBody<Value>,
 ) -> Result<HttpResponse, ApiError> {
@@ -65,7 +65,7 @@ const CHUNK: usize = 64 * 1024;
 pub async fn export(
     user: AuthUser,
     state: web::Data<AppState>,
-    query: web::Query<ExportQuery>,
+    query: crate::http::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
     let root = query

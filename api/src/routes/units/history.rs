@@ -12,7 +12,7 @@ pub async fn history(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<HistoryQuery>,
+    query: crate::http::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
     let id: UnitId = http::id(&id, WHAT)?;

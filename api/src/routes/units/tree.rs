@@ -20,7 +20,7 @@ pub async fn children(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: crate::http::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_grid_reader()?;
     let id: UnitId = http::id(&id, WHAT)?;

@@ -34,7 +34,7 @@ pub async fn history(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<HistoryQuery>,
+    query: crate::http::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id: UserId = http::id(&id, WHAT)?;
     let limit = http::limit(query.limit)?;
