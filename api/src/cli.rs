@@ -70,6 +70,28 @@ enum Command {
         #[command(subcommand)]
         action: StatsAction,
     },
+    /// Simulations that prove a property end to end.
+    Simulate {
+        #[command(subcommand)]
+        what: SimulateWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimulateWhat {
+    /// A day of N phones working offline over a lossy link while staff change the same
+    /// records; ends with one line of counts.
+    Field {
+        #[arg(long, default_value_t = 10)]
+        workers: usize,
+        #[arg(long, default_value_t = 8)]
+        hours: u32,
+        /// The share of exchanges lost (half before the server, half after it answered).
+        #[arg(long, default_value_t = 0.2)]
+        loss: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -312,6 +334,48 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
         Command::Outbox {
             action: OutboxAction::Status,
         } => outbox_status(),
+        Command::Simulate {
+            what:
+                SimulateWhat::Field {
+                    workers,
+                    hours,
+                    loss,
+                    seed,
+                },
+        } => simulate_field(&crate::simulate::Args {
+            workers,
+            hours,
+            loss,
+            seed,
+        }),
+    }
+}
+
+fn simulate_field(args: &crate::simulate::Args) -> Result<(), CliError> {
+    if !(0.0..=0.9).contains(&args.loss) || args.workers == 0 || args.hours == 0 {
+        return Err(CliError::Usage(
+            "--loss is 0 to 0.9; --workers and --hours at least 1".into(),
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("wangge-simulate-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir)?;
+    let mut settings = crate::simulate::settings(settings()?, &dir);
+    if std::env::var("DATABASE_URL").is_err() {
+        settings.database_url = format!("sqlite://{}", dir.join("simulation.db").display());
+    }
+    let counts = crate::simulate::run(args, settings);
+    let _ = std::fs::remove_dir_all(&dir);
+    let counts = counts.map_err(CliError::Usage)?;
+    println!("{counts}");
+    let sound = counts.devices_consistent == counts.devices
+        && counts.lost == 0
+        && counts.duplicated == 0
+        && counts.rejected == 0
+        && counts.applied_once + counts.conflicts_reported == counts.operations;
+    if sound {
+        Ok(())
+    } else {
+        Err(CliError::Usage("the day did not end consistent".into()))
     }
 }
 

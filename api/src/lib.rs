@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod representation;
 pub mod routes;
+pub mod simulate;
 pub mod sse;
 pub mod startup;
 pub mod telemetry;

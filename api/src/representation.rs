@@ -157,10 +157,10 @@ pub async fn shape(
         .await
         .map_err(|e| ApiError::internal(&e.into()))?
         .to_vec();
-    if let Some(names) = &names {
-        if let Some(b) = sparse(&bytes, names) {
-            bytes = b;
-        }
+    if let Some(names) = &names
+        && let Some(b) = sparse(&bytes, names)
+    {
+        bytes = b;
     }
     // A record's own tag is its version: it still tells whether the record changed.
     let tag = head
@@ -184,6 +184,7 @@ pub async fn shape(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

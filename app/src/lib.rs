@@ -21,6 +21,7 @@ pub mod incidents;
 pub mod locate;
 pub mod outbox;
 pub mod password;
+pub mod patrols;
 pub mod pii;
 pub mod reference;
 pub mod reseal;
@@ -30,6 +31,7 @@ pub mod stats;
 pub mod sync;
 pub mod tx;
 pub mod units;
+pub mod uploads;
 pub mod users;
 pub mod versions;
 

@@ -25,6 +25,7 @@ pub enum Entity {
     Category,
     CalendarDay,
     Incident,
+    Patrol,
 }
 
 impl Entity {
@@ -40,6 +41,7 @@ impl Entity {
             Self::Category => "category",
             Self::CalendarDay => "calendar_day",
             Self::Incident => "incident",
+            Self::Patrol => "patrol",
         }
     }
 }

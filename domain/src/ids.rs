@@ -102,6 +102,10 @@ typed_id!(
     /// An incident (事件).
     IncidentId, "incident"
 );
+typed_id!(
+    /// A grid worker's patrol (巡查).
+    PatrolId, "patrol"
+);
 
 #[cfg(test)]
 #[allow(clippy::expect_used)]

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod department;
 pub mod ids;
 pub mod incident;
+pub mod patrol;
 pub mod person;
 pub mod placement;
 pub mod resident;
@@ -20,7 +21,9 @@ pub mod visit;
 
 pub use auth::{Caller, Password, PasswordError, Role, Username};
 pub use department::DepartmentCode;
-pub use ids::{DepartmentId, HouseholdId, IncidentId, ResidentId, UnitId, UserId, VisitId};
+pub use ids::{
+    DepartmentId, HouseholdId, IncidentId, PatrolId, ResidentId, UnitId, UserId, VisitId,
+};
 pub use person::{BirthDate, Gender, IdCardNumber, PhoneNumber, Relation, Tag};
 pub use placement::{Placement, Replacement};
 pub use resident::{Identity, IdentityPatch, NewResident};

@@ -29,12 +29,15 @@ pub mod incident_feed;
 pub mod incidents;
 pub mod journal;
 pub mod locks;
+pub mod patrols;
+pub mod probe;
 pub mod residents;
 pub mod schema;
 mod scoped;
 pub mod sealed;
 pub mod sessions;
 pub mod stats;
+pub mod uploads;
 pub mod users;
 pub mod visits;
 

@@ -425,3 +425,52 @@ diesel::table! {
         n -> BigInt,
     }
 }
+
+diesel::table! {
+    patrols (id) {
+        id -> Text,
+        unit_id -> Text,
+        walker_id -> Text,
+        started_at -> Text,
+        finished_at -> Nullable<Text>,
+        points -> BigInt,
+        duplicates -> BigInt,
+        distance_m -> Nullable<Double>,
+        duration_s -> Nullable<BigInt>,
+        cells -> Nullable<Text>,
+        flags -> Nullable<Text>,
+        accepted -> Nullable<BigInt>,
+        ignored -> Nullable<BigInt>,
+        first_fix_at -> Nullable<Text>,
+        last_fix_at -> Nullable<Text>,
+        created_at -> Text,
+        updated_at -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    patrol_points (patrol_id, at) {
+        patrol_id -> Text,
+        at -> Text,
+        lon -> Double,
+        lat -> Double,
+        accuracy_m -> Double,
+        received_at -> Text,
+    }
+}
+
+diesel::joinable!(patrol_points -> patrols (patrol_id));
+diesel::allow_tables_to_appear_in_same_query!(patrols, patrol_points, units);
+
+diesel::table! {
+    blob_uploads (account_id, hash) {
+        account_id -> Text,
+        hash -> Text,
+        total_bytes -> BigInt,
+        received_bytes -> BigInt,
+        media_type -> Nullable<Text>,
+        created_at -> Text,
+        completed_at -> Nullable<Text>,
+    }
+}

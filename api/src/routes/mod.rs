@@ -13,10 +13,12 @@ mod households;
 mod incidents;
 mod locate;
 mod meta;
+mod patrols;
 mod residents;
 mod stats;
 mod sync;
 mod units;
+mod uploads;
 mod users;
 mod visits;
 
@@ -144,6 +146,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(res("/me/password").post(auth::change_password).done())
                 .service(res("/locate").get(locate::locate).done())
                 .service(res("/changes").get(changes::list).done())
+                .service(res("/uploads/missing").post(uploads::missing).done())
+                .service(
+                    res("/uploads/{hash}")
+                        .put(uploads::put)
+                        .limit(wangge_app::incidents::attachments::MAX_BYTES)
+                        .done(),
+                )
                 .service(
                     res("/sync")
                         .get(sync::download)
@@ -264,6 +273,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .post(visits::create)
                         .done(),
                 )
+                .service(
+                    res("/patrols")
+                        .get(patrols::list)
+                        .post(patrols::start)
+                        .done(),
+                )
+                .service(res("/patrols/{id}").get(patrols::get).done())
+                .service(res("/patrols/{id}/points").post(patrols::add_points).done())
+                .service(res("/patrols/{id}/finish").post(patrols::finish).done())
                 .service(res("/users").get(users::list).post(users::create).done())
                 .service(
                     res("/users/{id}")

@@ -22,6 +22,7 @@ use crate::tx::{Reader, Tx, read};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::cell::Cell;
+use wangge_domain::incident::{Action, AttachmentKind};
 use wangge_domain::{HouseholdId, IncidentId, ResidentId};
 use wangge_persistence::AnyConnection;
 
@@ -57,8 +58,11 @@ pub enum BasedOn {
 #[derive(Debug, Clone)]
 pub enum Command {
     RecordVisit(HouseholdId, NewVisit),
-    ReportIncident(NewIncident),
-    Transition(IncidentId, Transition),
+    /// A report, and the photos (uploaded by hash) that show it.
+    ReportIncident(NewIncident, Vec<String>),
+    /// An action, and the photos (uploaded by hash) it adds: of the result for `resolve`,
+    /// else evidence.
+    Transition(IncidentId, Transition, Vec<String>),
     UpdateHousehold(HouseholdId, HouseholdPatch),
     UpdateResident(HouseholdId, ResidentId, ResidentPatch),
 }
@@ -66,7 +70,7 @@ pub enum Command {
 impl Command {
     /// Whether the operation changes a record that exists, so must say what it was based on.
     fn changes_existing(&self) -> bool {
-        !matches!(self, Self::RecordVisit(..) | Self::ReportIncident(_))
+        !matches!(self, Self::RecordVisit(..) | Self::ReportIncident(..))
     }
 }
 
@@ -84,7 +88,11 @@ pub enum Outcome {
         current_version: i64,
         current: Option<Box<Item>>,
     },
-    Rejected(AppError),
+    /// Refused, with the problem as the caller renders it. A refusal is final and kept
+    /// under the operation's key like a result (sent again, the operation is refused
+    /// again, even if what refused it has changed since), unless `retry`: another copy of
+    /// it was running (or the server failed), and it should be sent again.
+    Rejected { problem: Value, retry: bool },
 }
 
 /// The stored result of an operation: its record's state after it, rendered by `render`.
@@ -110,6 +118,7 @@ pub fn upload(
     who: &Who,
     ops: &[Operation],
     render: &dyn Fn(&Item) -> Value,
+    problem: &dyn Fn(AppError) -> Value,
 ) -> Result<Vec<Outcome>, AppError> {
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
@@ -122,7 +131,7 @@ pub fn upload(
                 .map(|(_, out)| out)
         };
         let outcome = match plan(op, &earlier) {
-            Err(e) => Outcome::Rejected(e),
+            Err(e) => refuse(conn, svc, who, op, e, problem)?,
             Ok(based_on) => match apply(conn, svc, who, op, based_on, render) {
                 Err(e) if e.is_transient() => return Err(e),
                 Err(AppError::VersionMismatch { expected, current }) => Outcome::Conflict {
@@ -130,7 +139,7 @@ pub fn upload(
                     current_version: current,
                     current: read(conn, svc, who, |r| now_seen(r, &op.command))?.map(Box::new),
                 },
-                Err(e) => Outcome::Rejected(e),
+                Err(e) => refuse(conn, svc, who, op, e, problem)?,
                 Ok(o) => o,
             },
         };
@@ -162,10 +171,8 @@ fn plan<'a>(
         Some(BasedOn::Op(id)) => match earlier(id) {
             Some(Outcome::Applied(r) | Outcome::AlreadyApplied(r)) => r["version"].as_i64(),
             // Running in another copy of the batch: so is this one, in effect.
-            Some(Outcome::Rejected(AppError::InFlight { retry_after_s })) => {
-                return Err(AppError::InFlight {
-                    retry_after_s: *retry_after_s,
-                });
+            Some(Outcome::Rejected { retry: true, .. }) => {
+                return Err(AppError::InFlight { retry_after_s: 1 });
             }
             Some(_) => {
                 return Err(AppError::unprocessable(
@@ -198,10 +205,7 @@ fn apply(
     based_on: Option<i64>,
     render: &dyn Fn(&Item) -> Value,
 ) -> Result<Outcome, AppError> {
-    let keyed = Keyed {
-        key: format!("sync:{}", op.op_id),
-        request_hash: op.request_hash.clone(),
-    };
+    let keyed = keyed(op);
     // Set when the effect runs here; a replay answers from the store without running it.
     let fresh = Cell::new(false);
     let answer = idempotency::run(
@@ -223,12 +227,72 @@ fn apply(
             body: result(item, render, at).to_string(),
         },
     )?;
-    let stored: Value = serde_json::from_str(&answer.body).map_err(AppError::internal)?;
-    Ok(if fresh.get() {
-        Outcome::Applied(stored)
-    } else {
-        Outcome::AlreadyApplied(stored)
+    outcome_of(&answer, fresh.get())
+}
+
+fn keyed(op: &Operation) -> Keyed {
+    Keyed {
+        key: format!("sync:{}", op.op_id),
+        request_hash: op.request_hash.clone(),
+    }
+}
+
+/// The outcome an operation's stored answer tells: a result, or a refusal kept before.
+fn outcome_of(answer: &Answer, fresh: bool) -> Result<Outcome, AppError> {
+    let mut stored: Value = serde_json::from_str(&answer.body).map_err(AppError::internal)?;
+    Ok(match stored.get_mut("rejected") {
+        Some(problem) => Outcome::Rejected {
+            problem: problem.take(),
+            retry: false,
+        },
+        None if fresh => Outcome::Applied(stored),
+        None => Outcome::AlreadyApplied(stored),
     })
+}
+
+/// A refusal: kept under the operation's key when final, so that the operation's answer
+/// never changes. If another copy of the operation was applied meanwhile, that is its
+/// answer instead.
+fn refuse(
+    conn: &mut AnyConnection,
+    svc: &Services,
+    who: &Who,
+    op: &Operation,
+    e: AppError,
+    problem: &dyn Fn(AppError) -> Value,
+) -> Result<Outcome, AppError> {
+    let retry = matches!(
+        e,
+        AppError::InFlight { .. } | AppError::Internal(_) | AppError::Raced | AppError::ClaimLost
+    );
+    let p = problem(e);
+    if retry {
+        return Ok(Outcome::Rejected { problem: p, retry });
+    }
+    let body = json!({ "rejected": p }).to_string();
+    let kept = idempotency::run(
+        conn,
+        svc,
+        who,
+        Some(&keyed(op)),
+        |_| Ok(()),
+        |()| Answer {
+            status: 422,
+            headers: Vec::new(),
+            body: body.clone(),
+        },
+    );
+    match kept {
+        Ok(answer) => outcome_of(&answer, false),
+        Err(e) if e.is_transient() => Err(e),
+        Err(e) => {
+            let retry = matches!(e, AppError::InFlight { .. });
+            Ok(Outcome::Rejected {
+                problem: problem(e),
+                retry,
+            })
+        }
+    }
 }
 
 /// Runs the command's use case; `true` when it found its work already done (a create whose
@@ -248,11 +312,25 @@ fn effect(
             let c = crate::households::visits::create(tx, *household, &visit)?;
             (Item::Visit(c.record), c.again)
         }
-        Command::ReportIncident(new) => {
+        Command::ReportIncident(new, photos) => {
             let r = report(tx, new)?;
+            let id: IncidentId = r.incident.id.parse().map_err(AppError::internal)?;
+            crate::uploads::attach(tx, id, AttachmentKind::Evidence, photos)?;
             (summary(tx, &r.incident.id)?, r.again)
         }
-        Command::Transition(id, t) => {
+        Command::Transition(id, t, photos) => {
+            if !photos.is_empty() {
+                // A stale base is told first, as the transition itself would, before any
+                // photo is read.
+                let l = crate::incidents::load(tx.conn, tx.caller, &id.to_string())?;
+                crate::versions::expect(l.record.version, based_on)?;
+            }
+            let kind = if t.action == Action::Resolve {
+                AttachmentKind::Result
+            } else {
+                AttachmentKind::Evidence
+            };
+            crate::uploads::attach(tx, *id, kind, photos)?;
             transition(tx, *id, based_on, t)?;
             (summary(tx, &id.to_string())?, false)
         }
@@ -283,8 +361,8 @@ fn summary(tx: &mut Tx<'_>, id: &str) -> Result<Item, AppError> {
 /// The record a conflicting operation targets, as the caller sees it now.
 fn now_seen(r: &mut Reader<'_>, command: &Command) -> Result<Option<Item>, AppError> {
     let seen = match command {
-        Command::RecordVisit(..) | Command::ReportIncident(_) => return Ok(None),
-        Command::Transition(id, _) => crate::incidents::load(r.conn, &r.caller, &id.to_string())
+        Command::RecordVisit(..) | Command::ReportIncident(..) => return Ok(None),
+        Command::Transition(id, ..) => crate::incidents::load(r.conn, &r.caller, &id.to_string())
             .map(|l| {
                 let owner = crate::incidents::UnitBrief::from(&l.owner);
                 Item::Incident(crate::incidents::summary(&l.record, &owner, Utc::now()))

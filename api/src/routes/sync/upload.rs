@@ -72,6 +72,32 @@ fn take_id<T: std::str::FromStr>(
         .ok_or_else(|| invalid(field, format!("data.{field} must be a UUID")))
 }
 
+/// Photos a case operation names by content hash (uploaded before, `PUT /uploads/{hash}`).
+const MAX_PHOTOS: usize = 20;
+
+fn take_photos(data: &mut Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    let Some(v) = data.remove("photos") else {
+        return Ok(Vec::new());
+    };
+    let hashes: Option<Vec<String>> = v.as_array().and_then(|a| {
+        a.iter()
+            .map(|h| {
+                h.as_str()
+                    .filter(|h| wangge_app::blobs::is_hash(h))
+                    .map(str::to_owned)
+            })
+            .collect()
+    });
+    hashes.filter(|h| h.len() <= MAX_PHOTOS).ok_or_else(|| {
+        invalid(
+            "photos",
+            format!(
+                "data.photos is a list of at most {MAX_PHOTOS} SHA-256 hashes (lower-case hex)"
+            ),
+        )
+    })
+}
+
 fn body<T: DeserializeOwned>(data: Map<String, Value>) -> Result<T, ApiError> {
     serde_json::from_value(Value::Object(data))
         .map_err(|e| ApiError::unprocessable("validation_failed", format!("data: {e}")))
@@ -84,11 +110,17 @@ fn command(kind: &str, mut data: Map<String, Value>) -> Result<Command, ApiError
             Command::RecordVisit(household, NewVisit::try_from(body::<VisitBody>(data)?)?)
         }
         "incident.create" => {
-            Command::ReportIncident(NewIncident::try_from(body::<ReportBody>(data)?)?)
+            let photos = take_photos(&mut data)?;
+            Command::ReportIncident(NewIncident::try_from(body::<ReportBody>(data)?)?, photos)
         }
         "incident.transition" => {
             let id: IncidentId = take_id(&mut data, "incident_id")?;
-            Command::Transition(id, Transition::try_from(body::<TransitionBody>(data)?)?)
+            let photos = take_photos(&mut data)?;
+            Command::Transition(
+                id,
+                Transition::try_from(body::<TransitionBody>(data)?)?,
+                photos,
+            )
         }
         "household.update" => {
             let id: HouseholdId = take_id(&mut data, "household_id")?;
@@ -234,7 +266,11 @@ pub async fn upload(
         .collect();
     let (svc, who) = (state.svc.clone(), user.who());
     let done = state
-        .db(move |conn| Ok(uc::upload(conn, &svc, &who, &ops, &render)?))
+        .db(move |conn| {
+            Ok(uc::upload(conn, &svc, &who, &ops, &render, &|e| {
+                ApiError::from(e).body()
+            })?)
+        })
         .await;
     state.sequencer.notify_one();
     let mut outcomes = done?.into_iter();
@@ -278,7 +314,9 @@ fn result(op: &Operation, sent: &Map<String, Value>, outcome: Outcome) -> Value 
     match outcome {
         Outcome::Applied(r) => with("applied", r),
         Outcome::AlreadyApplied(r) => with("already_applied", r),
-        Outcome::Rejected(e) => rejected(Some(&op.op_id), &ApiError::from(e)),
+        Outcome::Rejected { problem, .. } => {
+            json!({ "op_id": op.op_id, "status": "rejected", "problem": problem })
+        }
         Outcome::Conflict {
             based_on,
             current_version,
