@@ -29,11 +29,13 @@ pub mod services;
 pub mod sessions;
 pub mod stats;
 pub mod sync;
+pub mod tasks;
 pub mod tx;
 pub mod units;
 pub mod uploads;
 pub mod users;
 pub mod versions;
+pub mod visit_rules;
 
 pub use caller::{Caller, Who};
 pub use error::AppError;

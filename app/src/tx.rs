@@ -26,6 +26,7 @@ pub enum Entity {
     CalendarDay,
     Incident,
     Patrol,
+    VisitRule,
 }
 
 impl Entity {
@@ -42,6 +43,7 @@ impl Entity {
             Self::CalendarDay => "calendar_day",
             Self::Incident => "incident",
             Self::Patrol => "patrol",
+            Self::VisitRule => "visit_rule",
         }
     }
 }

@@ -39,6 +39,7 @@ pub mod sessions;
 pub mod stats;
 pub mod uploads;
 pub mod users;
+pub mod visit_rules;
 pub mod visits;
 
 pub use db::{AnyConnection, BackendKind, Pool, PooledConn};

@@ -474,3 +474,12 @@ diesel::table! {
         completed_at -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    visit_rules (tag) {
+        tag -> Text,
+        every_days -> Integer,
+        version -> BigInt,
+        updated_at -> Text,
+    }
+}

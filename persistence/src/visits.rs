@@ -91,3 +91,22 @@ pub fn ids_of_household(
         .select(visits::id)
         .load(conn)?)
 }
+
+/// The last visit of each of these households that has one: (household id, `visited_at`).
+///
+/// # Errors
+/// Database errors.
+pub fn last_of(
+    conn: &mut AnyConnection,
+    household_ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows: Vec<(String, Option<String>)> = visits::table
+        .filter(visits::household_id.eq_any(household_ids))
+        .group_by(visits::household_id)
+        .select((visits::household_id, diesel::dsl::max(visits::visited_at)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(h, at)| at.map(|at| (h, at)))
+        .collect())
+}

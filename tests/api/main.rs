@@ -37,6 +37,7 @@ mod sse;
 mod stats;
 mod sync;
 mod sync_upload;
+mod tasks;
 mod units;
 mod uploads;
 mod users;

@@ -17,9 +17,11 @@ mod patrols;
 mod residents;
 mod stats;
 mod sync;
+mod tasks;
 mod units;
 mod uploads;
 mod users;
+mod visit_rules;
 mod visits;
 
 use crate::error::extract;
@@ -143,6 +145,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(res("/auth/refresh").post(auth::refresh).done())
                 .service(res("/auth/logout").post(auth::logout).done())
                 .service(res("/me").get(auth::me).done())
+                .service(res("/me/tasks").get(tasks::mine).done())
+                .service(res("/visit-rules").get(visit_rules::list).done())
+                .service(
+                    res("/visit-rules/{tag}")
+                        .put(visit_rules::put)
+                        .delete(visit_rules::delete)
+                        .done(),
+                )
                 .service(res("/me/password").post(auth::change_password).done())
                 .service(res("/locate").get(locate::locate).done())
                 .service(res("/changes").get(changes::list).done())
