@@ -104,7 +104,19 @@ pub struct FinishBody {
     finished_at: Option<String>,
 }
 
+/// A patrol as answers show it: members without a value are left out (no nulls).
 pub(crate) fn body(p: &PatrolRecord) -> Value {
+    let mut v = full(p);
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|_, x| !x.is_null());
+        if let Some(s) = o.get_mut("summary").and_then(Value::as_object_mut) {
+            s.retain(|_, x| !x.is_null());
+        }
+    }
+    v
+}
+
+fn full(p: &PatrolRecord) -> Value {
     let summary = p.finished_at.as_ref().map(|_| {
         json!({
             "distance_m": p.distance_m.unwrap_or_default(),
