@@ -165,6 +165,42 @@ pub fn list_units(
     Ok(q.order(units::id.asc()).limit(limit).load(conn)?)
 }
 
+/// Units inside these subtrees (unit paths; every unit with `None`), in id order after
+/// `after`: one index range per subtree, merged.
+///
+/// # Errors
+/// Database errors.
+pub fn units_within(
+    conn: &mut AnyConnection,
+    paths: Option<&[String]>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<UnitRecord>, StoreError> {
+    let page = |conn: &mut AnyConnection, path: Option<&str>| {
+        let mut q = units::table.select(UnitRecord::as_select()).into_boxed();
+        if let Some(p) = path {
+            q = q
+                .filter(units::path.ge(p.to_owned()))
+                .filter(units::path.lt(crate::scoped::path_upper_bound(p)));
+        }
+        if let Some(a) = after {
+            q = q.filter(units::id.gt(a.to_owned()));
+        }
+        q.order(units::id.asc()).limit(limit).load(conn)
+    };
+    let Some(paths) = paths else {
+        return Ok(page(conn, None)?);
+    };
+    let mut all = Vec::new();
+    for p in paths {
+        all.extend(page(conn, Some(p))?);
+    }
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    all.dedup_by(|a, b| a.id == b.id);
+    all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(all)
+}
+
 /// The unit's ancestors, nearest first, up to the district.
 ///
 /// # Errors

@@ -72,10 +72,21 @@ impl Phone {
             .count()
     }
 
+    /// What the server's lists show too: every record but units (see `units_of`).
     fn versions(&self) -> BTreeMap<(String, String), i64> {
         self.records
             .iter()
+            .filter(|((e, _), _)| e != "unit")
             .map(|(k, (v, _))| (k.clone(), *v))
+            .collect()
+    }
+
+    /// The units held: id → (version, data).
+    fn units(&self) -> BTreeMap<String, (i64, Value)> {
+        self.records
+            .iter()
+            .filter(|((e, _), _)| e == "unit")
+            .map(|((_, id), r)| (id.clone(), r.clone()))
             .collect()
     }
 }
@@ -641,4 +652,125 @@ async fn a_household_that_came_and_went_shows_nothing_of_its_time_outside() {
     );
     assert_eq!(phone.local(), 0);
     assert_eq!(phone.versions(), server_view(&w.app, &w.worker).await);
+}
+
+/// A unit as the server shows it: its version, and its coverage's cells.
+async fn unit_now(app: &TestApp, unit: &Value) -> (i64, Vec<String>) {
+    let u = app.get(&format!("/api/v1/units/{}", id(unit))).await.json();
+    let c = app
+        .get(&format!("/api/v1/units/{}/coverage", id(unit)))
+        .await
+        .json();
+    let cells = c["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect();
+    (u["version"].as_i64().unwrap(), cells)
+}
+
+#[actix_web::test]
+async fn units_of_the_scope_come_with_coverage_those_above_by_name_and_a_deleted_one_leaves() {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, worker) = app
+        .user(
+            "units.worker",
+            &["grid_worker"],
+            &[(id(&grid.community), true)],
+        )
+        .await;
+    settled(&app).await;
+    let mut phone = Phone::default();
+    phone.sync(&app, &worker, 50).await;
+    let held = phone.units();
+    // The community with its cells; the subdistrict and district above it, by name only;
+    // nothing of the east.
+    let ids: Vec<&str> = held.keys().map(String::as_str).collect();
+    let mut want = vec![id(&grid.district), id(&grid.west), id(&grid.community)];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    let (version, cells) = unit_now(&app, &grid.community).await;
+    let (v, data) = &held[id(&grid.community)];
+    assert_eq!(*v, version);
+    assert!(!cells.is_empty());
+    assert_eq!(data["coverage"]["cells"], json!(cells));
+    assert_eq!(data["name"], "一社区");
+    assert!(
+        held[id(&grid.district)].1.get("coverage").is_none(),
+        "above: no cells"
+    );
+
+    // The district renamed, the community's area cut, a resident group made and deleted,
+    // the east renamed: the phone hears of what concerns it, and only of that.
+    let r = app
+        .patch(
+            &format!("/api/v1/units/{}", id(&grid.district)),
+            json!({ "name": "电白区（改）" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(
+            &format!("/api/v1/units/{}", id(&grid.east)),
+            json!({ "name": "东街道（改）" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .set_polygon(
+            id(&grid.community),
+            &crate::helpers::rect(111.03, 21.55, 111.07, 21.65),
+            false,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let group = app
+        .create_unit("440904001001001", "一组", 4, Some(id(&grid.community)))
+        .await;
+    let r = app
+        .set_polygon(
+            id(&group),
+            &crate::helpers::rect(111.04, 21.58, 111.05, 21.59),
+            false,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    settled(&app).await;
+    phone.sync(&app, &worker, 50).await;
+    let held = phone.units();
+    assert_eq!(held.len(), 4);
+    assert_eq!(held[id(&grid.district)].1["name"], "电白区（改）");
+    let (version, cells) = unit_now(&app, &grid.community).await;
+    assert_eq!(held[id(&grid.community)].0, version);
+    assert_eq!(
+        held[id(&grid.community)].1["coverage"]["cells"],
+        json!(cells)
+    );
+    let (version, cells) = unit_now(&app, &group).await;
+    assert_eq!(held[id(&group)].0, version);
+    assert_eq!(held[id(&group)].1["coverage"]["cells"], json!(cells));
+    assert!(
+        !phone.log.iter().any(|c| c["id"] == id(&grid.east)),
+        "nothing of the east"
+    );
+    let version = held[id(&group)].0;
+    let r = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/units/{}", id(&group)),
+            Some(&app.admin_token.clone()),
+            None,
+            &[("if-match", &format!("\"{version}\""))],
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    settled(&app).await;
+    phone.sync(&app, &worker, 50).await;
+    assert!(
+        !phone.units().contains_key(id(&group)),
+        "a deleted unit leaves"
+    );
+    assert_eq!(phone.units().len(), 3);
 }

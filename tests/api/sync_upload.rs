@@ -406,7 +406,7 @@ async fn a_bad_operation_is_rejected_alone_with_its_problem() {
         .await;
     assert_eq!(
         (r.status, r.code()),
-        (413, "too_many_operations".to_owned()),
+        (422, "too_many_operations".to_owned()),
         "{}",
         r.text
     );

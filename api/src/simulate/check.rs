@@ -47,13 +47,33 @@ impl Truth {
         }
     }
 
-    /// What a phone of `token` should hold: every category and calendar day, the
-    /// households of its scope with their residents, the cases its list shows.
+    /// What a phone of `token`, assigned `unit` (which has no units below it), should hold:
+    /// every category and calendar day, its unit and those above, the households of its
+    /// scope with their residents, the cases its list shows.
     ///
     /// # Errors
     /// A read that failed.
-    pub async fn view(&self, token: &str) -> Result<BTreeMap<(String, String), i64>, String> {
+    pub async fn view(
+        &self,
+        token: &str,
+        unit: &str,
+    ) -> Result<BTreeMap<(String, String), i64>, String> {
         let mut out = BTreeMap::new();
+        let above = self
+            .get(token, &format!("/api/v1/units/{unit}/ancestors"))
+            .await?;
+        let own = self.get(token, &format!("/api/v1/units/{unit}")).await?;
+        for u in above["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .chain(std::iter::once(&own))
+        {
+            if let (Some(id), Some(v)) = (u["id"].as_str(), u["version"].as_i64()) {
+                out.insert(("unit".to_owned(), id.to_owned()), v);
+            }
+        }
         let mut put = |entity: &str, id: Option<&str>, v: &Value| {
             if let (Some(id), Some(v)) = (id, v["version"].as_i64()) {
                 out.insert((entity.to_owned(), id.to_owned()), v);

@@ -180,7 +180,7 @@ async fn verdict(world: &World, url: &str) -> Result<Counts, String> {
         traffic.sent += t.sent;
         traffic.requests_lost += t.requests_lost;
         traffic.answers_lost += t.answers_lost;
-        let server = truth.view(&p.token).await?;
+        let server = truth.view(&p.token, &p.unit_id).await?;
         if p.versions() == server {
             c.devices_consistent += 1;
         } else {

@@ -45,9 +45,13 @@ pub(super) fn feed(
     }
     let cases: Vec<&ChangeRow> = rows.iter().filter(|c| c.entity == "incident").collect();
     items.extend(incidents(conn, caller, &cases)?);
+    let units: Vec<&ChangeRow> = rows.iter().filter(|c| c.entity == "unit").collect();
+    items.extend(super::units::feed_units(conn, caller, &units)?);
     let mine: Vec<&ChangeRow> = mine
         .into_iter()
-        .filter(|c| !SHARED.contains(&c.entity.as_str()) && c.entity != "incident")
+        .filter(|c| {
+            !SHARED.contains(&c.entity.as_str()) && c.entity != "incident" && c.entity != "unit"
+        })
         .collect();
     let wanted = |e: &str, in_after: bool| -> Vec<&str> {
         mine.iter()

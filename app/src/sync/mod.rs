@@ -18,6 +18,7 @@
 //! This first part covers those, households and residents (masked, as in lists).
 
 mod feed;
+mod units;
 pub mod upload;
 mod whole;
 
@@ -34,6 +35,7 @@ use std::collections::{HashMap, HashSet};
 use wangge_domain::{Action, Reach};
 use wangge_persistence::AnyConnection;
 use wangge_persistence::changes;
+use wangge_persistence::grid::UnitRecord;
 use wangge_persistence::households::{Household, HouseholdCursor};
 use wangge_persistence::residents::ResidentRecord;
 use wangge_persistence::visits::VisitRecord;
@@ -52,6 +54,8 @@ pub enum Cursor {
 pub enum Stage {
     Households(Option<HouseholdCursor>),
     Incidents(Option<String>),
+    /// Units (after one, or from the first, where the units above the scope come first).
+    Units(Option<String>),
 }
 
 /// One change for the phone.
@@ -65,6 +69,11 @@ pub enum Item {
     Incident(Value),
     /// A visit the caller recorded (an upload's result; not downloaded).
     Visit(VisitRecord),
+    /// A unit, with its coverage's cells when it lies in the scope.
+    Unit {
+        record: UnitRecord,
+        coverage: Option<Vec<String>>,
+    },
     /// Deleted, or out of the caller's scope now.
     Gone {
         entity: Entity,
@@ -88,6 +97,7 @@ impl Item {
                 v["version"].as_i64().unwrap_or_default(),
             ),
             Self::Visit(v) => ("visit", v.id.clone(), 1),
+            Self::Unit { record, .. } => ("unit", record.id.clone(), record.version),
             Self::Gone {
                 entity,
                 id,
@@ -113,12 +123,13 @@ const MAX_CHANGED_DURING_WHOLE: i64 = 50_000;
 /// Change-feed rows read per page, per item asked for (most rows are outside a scope).
 const SCAN_PER_ITEM: i64 = 4;
 
-const SYNCED: [&str; 5] = [
+const SYNCED: [&str; 6] = [
     "category",
     "calendar_day",
     "household",
     "resident",
     "incident",
+    "unit",
 ];
 
 /// Kinds that are the same in every scope (their changes carry no unit).
@@ -167,6 +178,10 @@ pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Resul
             at,
             stage: Stage::Incidents(after),
         } => whole_incidents(conn, caller, svc, at, after.as_deref(), limit)?,
+        Cursor::Whole {
+            at,
+            stage: Stage::Units(after),
+        } => units::whole_units(conn, caller, at, after.as_deref(), limit)?,
         Cursor::Feed { at } => feed(conn, caller, at, limit)?,
     };
     // Pruned while this page was read: what it read may have lost rows it needed.

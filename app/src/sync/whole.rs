@@ -26,7 +26,10 @@ pub(super) fn whole_incidents(
     if viewer(caller).is_none() {
         return Ok(Page {
             items: Vec::new(),
-            next: Cursor::Feed { at },
+            next: Cursor::Whole {
+                at,
+                stage: Stage::Units(None),
+            },
             more: true,
         });
     }
@@ -43,12 +46,12 @@ pub(super) fn whole_incidents(
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let changed = since(conn, Reach::Nothing, at, &["incident"])?;
     let id_of = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
-    let next = match (more, rows.last()) {
-        (true, Some(v)) => Cursor::Whole {
-            at,
-            stage: Stage::Incidents(Some(id_of(v))),
+    let next = Cursor::Whole {
+        at,
+        stage: match (more, rows.last()) {
+            (true, Some(v)) => Stage::Incidents(Some(id_of(v))),
+            _ => Stage::Units(None),
         },
-        _ => Cursor::Feed { at },
     };
     let items = rows
         .into_iter()

@@ -22,8 +22,8 @@ pub struct SyncQuery {
 }
 
 /// `w.<position>` (a first sync beginning), `w.<position>.<unit id>.<household id>` (going
-/// on through households), `w.<position>.i[.<incident id>]` (through cases), `f.<position>`
-/// (the feed after a position).
+/// on through households), `w.<position>.i[.<incident id>]` (through cases),
+/// `w.<position>.u[.<unit id>]` (through units), `f.<position>` (the feed after a position).
 fn format_cursor(c: &Cursor) -> String {
     match c {
         Cursor::Whole {
@@ -42,6 +42,14 @@ fn format_cursor(c: &Cursor) -> String {
             at,
             stage: Stage::Incidents(Some(id)),
         } => format!("w.{at}.i.{id}"),
+        Cursor::Whole {
+            at,
+            stage: Stage::Units(None),
+        } => format!("w.{at}.u"),
+        Cursor::Whole {
+            at,
+            stage: Stage::Units(Some(id)),
+        } => format!("w.{at}.u.{id}"),
         Cursor::Feed { at } => format!("f.{at}"),
     }
 }
@@ -65,6 +73,8 @@ fn parse_cursor(s: &str) -> Result<Cursor, ApiError> {
         (Some("w"), []) => whole(Stage::Households(None)),
         (Some("w"), ["i"]) => whole(Stage::Incidents(None)),
         (Some("w"), ["i", case]) => whole(Stage::Incidents(Some(id(case)?))),
+        (Some("w"), ["u"]) => whole(Stage::Units(None)),
+        (Some("w"), ["u", unit]) => whole(Stage::Units(Some(id(unit)?))),
         (Some("w"), [unit, household]) => whole(Stage::Households(Some(HouseholdCursor {
             unit_id: id(unit)?,
             id: id(household)?,
@@ -115,6 +125,13 @@ pub(crate) fn change(item: &Item) -> Result<Value, ApiError> {
             v.clone(),
         ),
         Item::Visit(v) => upsert("visit", &v.id, 1, super::visits::body(v)),
+        Item::Unit { record, coverage } => {
+            let mut data = value(&super::units::UnitBody::from(record.clone()))?;
+            if let (Some(cells), Some(o)) = (coverage, data.as_object_mut()) {
+                o.insert("coverage".into(), json!({ "cells": cells }));
+            }
+            upsert("unit", &record.id, record.version, data)
+        }
         Item::Gone {
             entity,
             id,
@@ -174,7 +191,15 @@ mod tests {
             },
             Cursor::Whole {
                 at: 7,
-                stage: Stage::Incidents(Some(case)),
+                stage: Stage::Incidents(Some(case.clone())),
+            },
+            Cursor::Whole {
+                at: 7,
+                stage: Stage::Units(None),
+            },
+            Cursor::Whole {
+                at: 7,
+                stage: Stage::Units(Some(case)),
             },
             Cursor::Feed { at: 0 },
         ] {
@@ -188,6 +213,8 @@ mod tests {
             "f.3.a",
             "w.3.a.b",
             "w.3.a",
+            "w.3.u.x",
+            "w.3.u.",
             "f.9999999999999999999",
         ] {
             assert!(parse_cursor(bad).is_err(), "{bad}");

@@ -254,7 +254,7 @@ pub async fn upload(
     let raw = body.into_inner().operations;
     if raw.len() > MAX_OPERATIONS {
         return Err(ApiError::new(
-            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             "too_many_operations",
             format!("at most {MAX_OPERATIONS} operations per batch; send the rest in another"),
         ));
