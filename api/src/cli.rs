@@ -370,8 +370,8 @@ fn simulate_field(args: &crate::simulate::Args) -> Result<(), CliError> {
     let sound = counts.devices_consistent == counts.devices
         && counts.lost == 0
         && counts.duplicated == 0
-        && counts.rejected == 0
-        && counts.applied_once + counts.conflicts_reported == counts.operations;
+        && counts.refused_unexpectedly == 0
+        && counts.applied_once + counts.conflicts_reported + counts.rejected == counts.operations;
     if sound {
         Ok(())
     } else {

@@ -11,7 +11,9 @@
 //!   `applied` was never answered twice, and the server shows its effect exactly once (a
 //!   visit or a case by its id, a change by the history row carrying its `recorded_at`);
 //! - lost: an operation never answered, or answered as applied with no effect on the server;
-//!   duplicated: an effect shown twice, or `applied` answered twice.
+//!   duplicated: an effect shown twice, or `applied` answered twice;
+//! - a refusal is expected only for a change based on an earlier operation of the phone that
+//!   conflicted (`based_on_failed`); any other refusal fails the day.
 //!
 //! The server runs in this process on port 0, on the database the settings name: the command
 //! gives it a fresh SQLite file unless `DATABASE_URL` is set, which should then name an
@@ -49,7 +51,12 @@ pub struct Counts {
     pub operations: usize,
     pub applied_once: usize,
     pub conflicts_reported: usize,
+    /// Refused because an operation they were based on was not applied (it conflicted):
+    /// told to the phone, as it should be.
     pub rejected: usize,
+    /// Refused for anything else: a phone that sends only well-formed work on records it
+    /// may change should see none.
+    pub refused_unexpectedly: usize,
     pub lost: usize,
     pub duplicated: usize,
 }
@@ -203,15 +210,26 @@ async fn verdict(world: &World, url: &str) -> Result<Counts, String> {
                 Some("applied" | "already_applied") if marks == 1 => c.applied_once += 1,
                 Some("applied" | "already_applied") => c.lost += 1,
                 Some("conflict") if marks == 0 => c.conflicts_reported += 1,
-                Some("rejected") if marks == 0 => c.rejected += 1,
+                Some("rejected") if marks == 0 => {
+                    if op.refused.as_deref() == Some("based_on_failed") {
+                        c.rejected += 1;
+                    } else {
+                        c.refused_unexpectedly += 1;
+                        eprintln!("{}: refused: {:?} {}", p.name, op.refused, op.body);
+                    }
+                }
                 // A conflict or a refusal that left a mark after all.
                 Some(_) => c.duplicated += 1,
             }
         }
     }
     eprintln!(
-        "requests={} requests_lost={} answers_lost={} rejected={}",
-        traffic.sent, traffic.requests_lost, traffic.answers_lost, c.rejected
+        "requests={} requests_lost={} answers_lost={} rejected_after_a_conflict={} refused_unexpectedly={}",
+        traffic.sent,
+        traffic.requests_lost,
+        traffic.answers_lost,
+        c.rejected,
+        c.refused_unexpectedly
     );
     Ok(c)
 }

@@ -21,6 +21,8 @@ pub struct Op {
     pub applied_seen: u32,
     /// The final status (`applied`, `already_applied`, `conflict`, `rejected`).
     pub status: Option<String>,
+    /// A refusal's problem code.
+    pub refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +130,7 @@ impl Phone {
             photo,
             applied_seen: 0,
             status: None,
+            refused: None,
         });
     }
 
@@ -304,6 +307,9 @@ impl Phone {
                 r.clone()
             };
             self.fold_record(&record);
+            if self.ops[*i].status.is_none() && status == "rejected" {
+                self.ops[*i].refused = r["problem"]["code"].as_str().map(str::to_owned);
+            }
             self.ops[*i].status.get_or_insert(status);
         }
         self.pending.retain(|i| self.ops[*i].status.is_none());
