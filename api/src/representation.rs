@@ -11,7 +11,6 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::Value;
-use std::fmt::Write as _;
 
 /// Names asked for in one `fields=`.
 const MAX_FIELDS: usize = 50;
@@ -106,14 +105,8 @@ fn sparse(body: &[u8], names: &[String]) -> Option<Vec<u8>> {
 
 /// A weak tag of a body: the first 16 bytes of its SHA-256.
 fn body_tag(body: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
-    let hex = digest.as_ref()[..16]
-        .iter()
-        .fold(String::with_capacity(32), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        });
-    format!("W/\"{hex}\"")
+    let hex = wangge_app::blobs::sha256_hex(body);
+    format!("W/\"{}\"", &hex[..32])
 }
 
 /// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks for it).

@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use std::fmt::Write as _;
 use wangge_app::households::HouseholdPatch;
 use wangge_app::households::residents::ResidentPatch;
 use wangge_app::households::visits::NewVisit;
@@ -146,8 +145,7 @@ fn command(kind: &str, mut data: Map<String, Value>) -> Result<Command, ApiError
 
 /// SHA-256 of what an operation asks, so its `op_id` cannot be reused for something else.
 fn op_hash(op: &OperationIn) -> String {
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for part in [
+    let asked = [
         op.kind.clone(),
         op.based_on_version
             .as_ref()
@@ -155,17 +153,10 @@ fn op_hash(op: &OperationIn) -> String {
             .unwrap_or_default(),
         op.recorded_at.clone().unwrap_or_default(),
         Value::Object(op.data.clone()).to_string(),
-    ] {
-        ctx.update(part.as_bytes());
-        ctx.update(b"\n");
-    }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    ]
+    .map(|part| part + "\n")
+    .concat();
+    wangge_app::blobs::sha256_hex(asked.as_bytes())
 }
 
 /// An operation as the use case takes it, and the data it sent (to show what differs).
