@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use wangge_domain::patrol as rules;
 use wangge_domain::{Action, PatrolId, UnitId, UserId};
-use wangge_geo::{Crs, Fix, Flag, FlagReason, TrackLimits, analyse};
+use wangge_geo::{Crs, Fix, Flag, FlagReason, Resolution, TrackLimits, TrackSummary, analyse};
 use wangge_persistence::AnyConnection;
 use wangge_persistence::grid::UnitRecord;
 use wangge_persistence::patrols::{
-    self as store, Patrol, PatrolFilter, PatrolRecord, PointRow, Summary,
+    self as store, Patrol, PatrolFilter, PatrolRecord, PointRow, StoredFix, Summary,
 };
 
 const WHAT: &str = "patrol";
@@ -321,21 +321,30 @@ fn round_to(x: f64, digits: i32) -> f64 {
     (x * scale).round() / scale
 }
 
+/// A stored fix of patrol `id`, as the analysis takes it.
+pub(crate) fn fix_of(id: &str, f: &StoredFix) -> Result<Fix, AppError> {
+    let at = DateTime::parse_from_rfc3339(&f.at)
+        .map_err(|_| AppError::internal(format!("patrol {id}: stored time {:?}", f.at)))?;
+    Ok(Fix {
+        lat: f.lat,
+        lng: f.lon,
+        accuracy_m: f.accuracy_m,
+        at_ms: at.timestamp_millis(),
+    })
+}
+
 /// The stored fixes, as the analysis takes them.
 fn fixes_of(conn: &mut AnyConnection, id: &str) -> Result<Vec<Fix>, AppError> {
     store::fixes(conn, id)?
-        .into_iter()
-        .map(|f| {
-            let at = DateTime::parse_from_rfc3339(&f.at)
-                .map_err(|_| AppError::internal(format!("patrol {id}: stored time {:?}", f.at)))?;
-            Ok(Fix {
-                lat: f.lat,
-                lng: f.lon,
-                accuracy_m: f.accuracy_m,
-                at_ms: at.timestamp_millis(),
-            })
-        })
+        .iter()
+        .map(|f| fix_of(id, f))
         .collect()
+}
+
+/// What a track comes to: the one analysis a finished patrol stores and the coverage figures
+/// make of a patrol still walked.
+pub(crate) fn summarise(fixes: &[Fix], leaf: Resolution) -> TrackSummary {
+    analyse(fixes, leaf, &TrackLimits::default())
 }
 
 /// Finishes the caller's patrol and stores what its track came to. A finished patrol is
@@ -366,7 +375,7 @@ pub fn finish(
             .ok_or_else(|| AppError::not_found(WHAT));
     }
     let fixes = fixes_of(tx.conn, &patrol_id)?;
-    let s = analyse(&fixes, tx.svc.config.leaf, &TrackLimits::default());
+    let s = summarise(&fixes, tx.svc.config.leaf);
     let cells: Vec<String> = s.cells.iter().map(ToString::to_string).collect();
     let flags = Value::Array(s.flags.iter().map(flag_json).collect()).to_string();
     let fix_time = |ms: Option<i64>| {

@@ -185,6 +185,61 @@ impl Coverage {
         self.contains_cell(ll.to_cell(leaf))
     }
 
+    /// This coverage less some cells at `leaf`, compacted: what is left of a unit once the
+    /// cells walked are taken out. Cells at another resolution, and cells outside, take
+    /// nothing. A cell of the coverage is split only where a taken cell lies inside it, so the
+    /// work follows the cells taken, not the size of the coverage.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wangge_geo::{Coverage, LatLng, Resolution};
+    ///
+    /// let leaf = Resolution::Ten;
+    /// let parent = LatLng::new(21.5, 111.0)?.to_cell(Resolution::Nine);
+    /// let coverage = Coverage::from_cells([parent], leaf)?;
+    /// let walked = parent.center_child(leaf).unwrap();
+    /// let rest = coverage.without(&[walked], leaf);
+    /// assert_eq!(rest.leaf_cell_count(leaf), 6);
+    /// assert!(!rest.contains_cell(walked));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn without(&self, taken: &[CellIndex], leaf: Resolution) -> Self {
+        let mut keys: Vec<i64> = taken
+            .iter()
+            .filter(|cell| cell.resolution() == leaf)
+            .map(|cell| u64::from(*cell).cast_signed())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // The taken cells inside `cell`: its leaf descendants are one range of indexes.
+        let inside = |cell: CellIndex| -> u64 {
+            crate::cells::leaf_range(cell, leaf).map_or(0, |(lo, hi)| {
+                let from = keys.partition_point(|k| *k < lo);
+                let to = keys.partition_point(|k| *k <= hi);
+                (to - from) as u64
+            })
+        };
+        let mut kept = Vec::with_capacity(self.cells.len());
+        let mut todo = self.cells.clone();
+        while let Some(cell) = todo.pop() {
+            let n = inside(cell);
+            if n == 0 {
+                kept.push(cell);
+            } else if n < cell.children_count(leaf)
+                && let Some(finer) = cell.resolution().succ()
+            {
+                todo.extend(cell.children(finer));
+            }
+            // Otherwise every leaf cell of it is taken.
+        }
+        // Disjoint, nothing nested, and no complete set of siblings (their parent held a taken
+        // cell): canonical once sorted.
+        kept.sort_unstable();
+        Self::from_canonical(kept)
+    }
+
     /// Storage form: 8 bytes little-endian per cell, in order (a coverage of 20,000 compacted
     /// cells is 160 kB).
     ///
@@ -404,6 +459,30 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn without_takes_out_exactly_the_leaf_cells_inside() {
+        let leaf = Resolution::Eleven;
+        let a = cell(21.5, 111.0, Resolution::Eight);
+        let b = cell(21.6, 111.1, Resolution::Nine);
+        let coverage = Coverage::from_cells([a, b], leaf).unwrap();
+        let all = coverage.uncompacted(leaf);
+        // A few leaf cells of each, one twice, one at another resolution, one outside.
+        let mut taken: Vec<CellIndex> = all.iter().copied().step_by(97).collect();
+        taken.push(taken[0]);
+        taken.push(b.center_child(Resolution::Ten).unwrap());
+        taken.push(cell(22.0, 112.0, leaf));
+        let rest = coverage.without(&taken, leaf);
+        let expected: Vec<CellIndex> = all.iter().copied().filter(|c| !taken.contains(c)).collect();
+        assert_eq!(rest, Coverage::from_cells(expected, leaf).unwrap());
+        assert_eq!(
+            rest.leaf_cell_count(leaf),
+            coverage.leaf_cell_count(leaf) - all.iter().step_by(97).count() as u64
+        );
+        // Nothing taken leaves it whole; everything taken leaves nothing.
+        assert_eq!(coverage.without(&[], leaf), coverage);
+        assert!(coverage.without(&all, leaf).is_empty());
     }
 
     #[test]

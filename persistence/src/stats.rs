@@ -4,6 +4,8 @@
 //! the columns it reads are kept on the case as it moves (migration `incident_measures`).
 //! Whole days and months come from the sums kept ahead (`daily`).
 
+pub mod coverage;
+
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::scoped::path_upper_bound;

@@ -35,6 +35,7 @@ mod representation;
 mod simulate;
 mod sse;
 mod stats;
+mod stats_coverage;
 mod sync;
 mod sync_upload;
 mod tasks;

@@ -231,6 +231,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .done(),
                 )
                 .service(res("/stats/heatmap").get(stats::heatmap::heatmap).done())
+                .service(res("/stats/coverage").get(stats::coverage::coverage).done())
                 .service(res("/calendar").get(calendar::list::list).done())
                 // Before `/calendar/{date}`, which would otherwise take the path.
                 .service(

@@ -1,10 +1,13 @@
 //! The command centre's figures (domain.md, "Measures the command centre reads"): per unit
-//! with its children and categories, per department, and a heat map of reports by H3 cell.
+//! with its children and categories, per department, a heat map of reports by H3 cell, and
+//! the coverage of a unit by patrols and visits.
 //! The definitions are the contract's (`Measures`); the sums are `persistence::stats`.
 
+mod coverage;
 pub mod fold;
 mod unit;
 
+pub use coverage::coverage;
 pub use unit::unit;
 
 use crate::caller::Caller;

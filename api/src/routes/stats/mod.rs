@@ -1,5 +1,6 @@
 //! The command centre's figures (`/api/v1/stats`): a file per operation.
 
+pub mod coverage;
 pub mod departments;
 pub mod heatmap;
 pub mod units;
