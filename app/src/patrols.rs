@@ -433,6 +433,16 @@ pub fn finish(
     Ok(done.record)
 }
 
+/// The patrol as stored, for a use case that has just changed it.
+///
+/// # Errors
+/// 404 when it is gone; database errors.
+pub(crate) fn record(conn: &mut AnyConnection, id: PatrolId) -> Result<PatrolRecord, AppError> {
+    store::get(conn, &id.to_string())?
+        .map(|p| p.record)
+        .ok_or_else(|| AppError::not_found(WHAT))
+}
+
 /// One patrol, if the caller may read it.
 ///
 /// # Errors

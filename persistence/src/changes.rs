@@ -140,12 +140,89 @@ pub fn changed_after(
     entities: &[&str],
     cap: i64,
 ) -> Result<Vec<ChangeRow>, StoreError> {
-    Ok(changes::table
-        .filter(changes::position.gt(after).or(changes::position.is_null()))
+    // Two statements, not `position > $1 OR position IS NULL`: under a generic plan
+    // PostgreSQL answers the OR with a scan of the whole feed; each half has its index.
+    let mut rows: Vec<ChangeRow> = changes::table
+        .filter(changes::position.gt(after))
         .filter(changes::entity.eq_any(entities))
         .select(ChangeRow::as_select())
+        .order(changes::position.asc())
         .limit(cap)
-        .load(conn)?)
+        .load(conn)?;
+    let room = cap - i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    if room > 0 {
+        rows.extend(
+            changes::table
+                .filter(changes::position.is_null())
+                .filter(changes::entity.eq_any(entities))
+                .select(ChangeRow::as_select())
+                .limit(room)
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The changes of `entities` after position `after` (and those not numbered yet) in the
+/// unit `unit_id` before or after them: what passed through the unit since.
+///
+/// # Errors
+/// Database errors.
+pub fn through_unit_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    entities: &[&str],
+    unit_id: &str,
+) -> Result<Vec<ChangeRow>, StoreError> {
+    // Unit ids are UUIDs: nothing in them means anything to LIKE.
+    let tail = format!("%/{unit_id}/");
+    let mut rows = Vec::new();
+    // Numbered after `after`, then not numbered yet (see `changed_after`).
+    for numbered in [true, false] {
+        let mut q = changes::table
+            .filter(changes::entity.eq_any(entities))
+            .filter(
+                changes::unit_path_before
+                    .like(tail.clone())
+                    .or(changes::unit_path_after.like(tail.clone())),
+            )
+            .select(ChangeRow::as_select())
+            .into_boxed();
+        q = if numbered {
+            q.filter(changes::position.gt(after))
+        } else {
+            q.filter(changes::position.is_null())
+        };
+        rows.extend(q.load(conn)?);
+    }
+    Ok(rows)
+}
+
+/// Which of these records of `entity` changed after position `after` (or wait for a number).
+///
+/// # Errors
+/// Database errors.
+pub fn changed_ids_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    entity: &str,
+    ids: &[&str],
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    // In slices: SQLite binds at most 32,766 parameters.
+    for part in ids.chunks(10_000) {
+        out.extend(
+            changes::table
+                // By record first (`changes_entity_idx`), then by position.
+                .filter(changes::entity_id.eq_any(part))
+                .filter(changes::entity.eq(entity))
+                .filter(changes::position.gt(after).or(changes::position.is_null()))
+                .select(changes::entity_id)
+                .distinct()
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// Deletes numbered changes written before `before` (a stored time), keeping at least the

@@ -80,6 +80,9 @@ const HOUSEHOLD_UNIT: UnitRef = UnitRef {
 /// # Errors
 /// Database errors.
 pub fn by_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<Household>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows: Vec<(HouseholdRecord, UnitBrief)> = households::table
         .inner_join(units::table)
         .filter(households::id.eq_any(ids))
@@ -89,6 +92,17 @@ pub fn by_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<Household>, 
         .into_iter()
         .map(|(record, unit)| Household { record, unit })
         .collect())
+}
+
+/// The ids of the households in one unit (not below it).
+///
+/// # Errors
+/// Database errors.
+pub fn ids_in_unit(conn: &mut AnyConnection, unit_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(households::table
+        .filter(households::unit_id.eq(unit_id))
+        .select(households::id)
+        .load(conn)?)
 }
 
 /// # Errors

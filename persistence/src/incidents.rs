@@ -149,6 +149,28 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<IncidentRecord>,
         .optional()?)
 }
 
+/// The ids of the cases one unit owns (not those below it).
+///
+/// # Errors
+/// Database errors.
+pub fn ids_owned_by(conn: &mut AnyConnection, unit_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(incidents::table
+        .filter(incidents::owner_unit_id.eq(unit_id))
+        .select(incidents::id)
+        .load(conn)?)
+}
+
+/// The versions of these cases (those that exist).
+///
+/// # Errors
+/// Database errors.
+pub fn versions(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(incidents::table
+        .filter(incidents::id.eq_any(ids))
+        .select((incidents::id, incidents::version))
+        .load(conn)?)
+}
+
 /// Inserts a new case at version 1.
 ///
 /// # Errors

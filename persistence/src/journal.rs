@@ -287,6 +287,26 @@ pub fn history_of(
     Ok(q.order(history::id.asc()).limit(limit).load(conn)?)
 }
 
+/// Whether a record's history mentions `text` (an id) anywhere in its details.
+///
+/// # Errors
+/// Database errors.
+pub fn history_mentions(
+    conn: &mut AnyConnection,
+    entity: &str,
+    entity_id: &str,
+    text: &str,
+) -> Result<bool, StoreError> {
+    // Ids are UUIDs: nothing in them means anything to LIKE.
+    let n: i64 = history::table
+        .filter(history::entity.eq(entity))
+        .filter(history::entity_id.eq(entity_id))
+        .filter(history::details.like(format!("%{text}%")))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// Undelivered outbox events per type: (type, count, oldest `occurred_at`).
 ///
 /// # Errors

@@ -37,6 +37,7 @@ mod scoped;
 pub mod sealed;
 pub mod sessions;
 pub mod stats;
+pub mod sync_scopes;
 pub mod uploads;
 pub mod users;
 pub mod visit_rules;

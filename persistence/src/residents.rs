@@ -54,6 +54,9 @@ pub fn of_households(
     conn: &mut AnyConnection,
     household_ids: &[&str],
 ) -> Result<Vec<ResidentRecord>, StoreError> {
+    if household_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(residents::table
         .filter(residents::household_id.eq_any(household_ids))
         .select(ResidentRecord::as_select())
@@ -66,6 +69,9 @@ pub fn of_households(
 /// # Errors
 /// Database errors.
 pub fn by_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<ResidentRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(residents::table
         .filter(residents::id.eq_any(ids))
         .select(ResidentRecord::as_select())

@@ -483,3 +483,12 @@ diesel::table! {
         updated_at -> Text,
     }
 }
+
+diesel::table! {
+    sync_scopes (user_id, tag) {
+        user_id -> Text,
+        tag -> Text,
+        scope -> Text,
+        created_at -> Text,
+    }
+}

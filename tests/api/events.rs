@@ -272,20 +272,10 @@ async fn each_subscriber_receives_only_the_cases_it_may_read() {
             &[(id(&w.grid.community), true)],
         )
         .await;
-    let dept = |code: &'static str| {
-        let app = &w.app;
-        async move {
-            let d = app
-                .post(
-                    "/api/v1/departments",
-                    json!({"code": code, "name": "职能部门"}),
-                )
-                .await;
-            assert_eq!(d.status, 201, "{}", d.text);
-            d.json()["id"].as_str().unwrap().to_owned()
-        }
-    };
-    let (urban, water) = (dept("urban_e").await, dept("water_e").await);
+    let (urban, water) = (
+        w.app.department("urban_e").await,
+        w.app.department("water_e").await,
+    );
     let (_, urban_clerk) = w
         .app
         .user_in("urban.clerk", &["department"], &[], Some(&urban))

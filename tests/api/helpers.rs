@@ -628,6 +628,18 @@ impl TestApp {
             .await
     }
 
+    /// Creates a department as the administrator; asserts 201 and returns its id.
+    pub async fn department(&self, code: &str) -> String {
+        let d = self
+            .post(
+                "/api/v1/departments",
+                json!({"code": code, "name": "职能部门"}),
+            )
+            .await;
+        assert_eq!(d.status, 201, "{}", d.text);
+        d.json()["id"].as_str().unwrap().to_owned()
+    }
+
     /// Registers a household at a point as `token`; asserts 201 and returns its body.
     pub async fn household(&self, token: &str, address: &str, lat: f64, lng: f64) -> Value {
         let r = self

@@ -37,6 +37,7 @@ mod sse;
 mod stats;
 mod stats_coverage;
 mod sync;
+mod sync_scope;
 mod sync_upload;
 mod tasks;
 mod units;

@@ -460,3 +460,91 @@ async fn the_same_batch_sent_four_times_at_once_is_applied_once() {
     assert_eq!(after[0] - before[0], 1, "one case");
     assert_eq!(after[1] - before[1], 1, "one visit");
 }
+
+/// `n` fixes walking north through the community, 50 m and 40 s apart, from `hours` ago.
+fn track(n: i64, hours: i64) -> Vec<Value> {
+    // Whole seconds: times are kept to the millisecond.
+    let t0 =
+        chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - hours * 3600, 0).unwrap();
+    (0..n)
+        .map(|i| {
+            let step = f64::from(i32::try_from(i).unwrap());
+            json!({ "lat": IN_COMMUNITY.0 + step * 50.0 / 111_320.0, "lng": IN_COMMUNITY.1,
+                    "accuracy_m": 8.0, "at": (t0 + chrono::Duration::seconds(i * 40)).to_rfc3339() })
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_patrol_walked_offline_uploads_as_operations_once() {
+    let w = world().await;
+    let patrol = v7();
+    let fixes = track(12, 3);
+    let op = |kind: &str, data: Value, at: &str| json!({ "op_id": v7(), "type": kind, "recorded_at": at, "data": data });
+    let ops = vec![
+        op(
+            "patrol.start",
+            json!({ "id": patrol }),
+            fixes[0]["at"].as_str().unwrap(),
+        ),
+        op(
+            "patrol.points",
+            json!({ "patrol_id": patrol, "points": fixes[..8] }),
+            &ago(3),
+        ),
+        // The second batch repeats two fixes of the first: they are dropped.
+        op(
+            "patrol.points",
+            json!({ "patrol_id": patrol, "crs": "wgs84", "points": fixes[6..] }),
+            &ago(2),
+        ),
+        op(
+            "patrol.finish",
+            json!({ "patrol_id": patrol }),
+            fixes[11]["at"].as_str().unwrap(),
+        ),
+    ];
+    let results = upload(&w.app, &w.field, &ops).await;
+    for r in &results {
+        assert_eq!(r["status"], "applied", "{r}");
+        assert_eq!((&r["entity"], &r["id"]), (&json!("patrol"), &json!(patrol)));
+    }
+    let done = &results[3]["data"];
+    assert_eq!(done["status"], "finished", "{done}");
+    assert_eq!(
+        (&done["points"], &done["duplicates"]),
+        (&json!(12), &json!(2))
+    );
+    // Started and finished when the phone says (the first and the last fix).
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert_eq!(at(&done["started_at"]), at(&fixes[0]["at"]));
+    assert_eq!(at(&done["finished_at"]), at(&fixes[11]["at"]));
+    let distance = done["summary"]["distance_m"].as_f64().unwrap();
+    assert!((distance - 550.0).abs() < 5.0, "{distance}");
+
+    // Sent again (the answer was lost): the same results, and no fix twice.
+    let again = upload(&w.app, &w.field, &ops).await;
+    for (first, second) in results.iter().zip(&again) {
+        assert_eq!(second["status"], "already_applied", "{second}");
+        assert_eq!(second["data"], first["data"]);
+    }
+    assert_eq!(
+        w.app.count(&format!(
+            "SELECT count(*) AS n FROM patrol_points WHERE patrol_id = '{patrol}'"
+        )),
+        12
+    );
+    // Staff who see the patrol may not add to another's walk: refused, with its problem.
+    let r = upload(
+        &w.app,
+        &w.staff,
+        &[op(
+            "patrol.points",
+            json!({ "patrol_id": patrol, "points": track(1, 1) }),
+            &ago(1),
+        )],
+    )
+    .await;
+    assert_eq!(r[0]["status"], "rejected", "{}", r[0]);
+    assert_eq!(r[0]["problem"]["status"], 403, "{}", r[0]);
+}

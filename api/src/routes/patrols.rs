@@ -101,7 +101,7 @@ impl From<PointsBody> for Batch {
 #[serde(deny_unknown_fields)]
 pub struct FinishBody {
     #[serde(default)]
-    finished_at: Option<String>,
+    pub(crate) finished_at: Option<String>,
 }
 
 /// A patrol as answers show it: members without a value are left out (no nulls).

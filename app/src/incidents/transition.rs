@@ -126,6 +126,13 @@ pub fn transition(
     if let (Some(d), Value::Object(e)) = (details.as_object_mut(), extra) {
         d.extend(e);
     }
+    // Whom it was handed to belongs in the history (and tells a department's phone later
+    // that the case was once its own).
+    if let (Action::Dispatch, Some(dept), Some(d)) =
+        (t.action, &row.department_id, details.as_object_mut())
+    {
+        d.insert("department_id".into(), json!(dept));
+    }
     tx.history(
         Entity::Incident,
         &key,

@@ -1,5 +1,6 @@
 //! The feed after a position, as seen from the caller's scope.
 
+use super::sight::Sight;
 use super::{Cursor, Item, Page, SCAN_PER_ITEM, SHARED, SYNCED, Since, since, viewer};
 use crate::calendar::Day;
 use crate::caller::Caller;
@@ -27,7 +28,8 @@ pub(super) fn feed(
     let next = Cursor::Feed {
         at: rows.last().and_then(|c| c.position).unwrap_or(at),
     };
-    let inside = |p: &Option<String>| p.as_deref().is_some_and(|p| reach.contains(p));
+    let sight = Sight::of(reach);
+    let inside = |p: &Option<String>| sight.holds(p.as_ref());
     let mine: Vec<&ChangeRow> = rows
         .iter()
         .filter(|c| SYNCED.contains(&c.entity.as_str()))
@@ -37,7 +39,13 @@ pub(super) fn feed(
                 || inside(&c.unit_path_after)
         })
         .collect();
-    let mut items = Vec::new();
+    // Units first: a unit crossing the edge of the scope takes its records away (or brings
+    // them) as of its move, and the records' own later changes in this page must follow.
+    // Every record below is sent only if it is in the scope now, so an earlier change of
+    // one that left with its unit does not bring it back.
+    let cases_sight = viewer(caller).map(Sight::of).unwrap_or_default();
+    let units: Vec<&ChangeRow> = rows.iter().filter(|c| c.entity == "unit").collect();
+    let mut items = super::units::feed_units(conn, caller, &units, &sight, &cases_sight)?;
     for c in mine.iter().filter(|c| SHARED.contains(&c.entity.as_str())) {
         if let Some(item) = shared(conn, c)? {
             items.push(item);
@@ -45,8 +53,6 @@ pub(super) fn feed(
     }
     let cases: Vec<&ChangeRow> = rows.iter().filter(|c| c.entity == "incident").collect();
     items.extend(incidents(conn, caller, &cases)?);
-    let units: Vec<&ChangeRow> = rows.iter().filter(|c| c.entity == "unit").collect();
-    items.extend(super::units::feed_units(conn, caller, &units)?);
     let mine: Vec<&ChangeRow> = mine
         .into_iter()
         .filter(|c| {
@@ -70,6 +76,15 @@ pub(super) fn feed(
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
+    // Where the residents' households are now.
+    let their_homes: HashSet<String> = {
+        let ids: Vec<&str> = people.values().map(|p| p.household_id.as_str()).collect();
+        households::by_ids(conn, &ids)?
+            .into_iter()
+            .filter(|h| sight.contains(&h.unit.path))
+            .map(|h| h.record.id)
+            .collect()
+    };
     let moved: Vec<&str> = mine
         .iter()
         .filter(|c| c.entity == "household" && !c.deleted && c.unit_path_before.is_some())
@@ -133,7 +148,7 @@ pub(super) fn feed(
             ("household", true) => {
                 let current = homes
                     .get(&c.entity_id)
-                    .filter(|h| h.record.version == c.version && reach.contains(&h.unit.path));
+                    .filter(|h| h.record.version == c.version && sight.contains(&h.unit.path));
                 if let Some(h) = current {
                     items.push(Item::Household(h.clone()));
                 }
@@ -141,7 +156,7 @@ pub(super) fn feed(
                 // unless a later change of its own will send it.
                 let still_in = homes
                     .get(&c.entity_id)
-                    .is_some_and(|h| reach.contains(&h.unit.path));
+                    .is_some_and(|h| sight.contains(&h.unit.path));
                 if entered && still_in {
                     let at_move = c.position.unwrap_or(i64::MAX);
                     items.extend(
@@ -157,7 +172,10 @@ pub(super) fn feed(
             }
             (_, false) => items.push(gone()),
             (_, true) => {
-                if let Some(p) = people.get(&c.entity_id).filter(|p| p.version == c.version) {
+                if let Some(p) = people
+                    .get(&c.entity_id)
+                    .filter(|p| p.version == c.version && their_homes.contains(&p.household_id))
+                {
                     items.push(Item::Resident(p.clone()));
                 }
             }
@@ -206,7 +224,8 @@ fn incidents(
         return Ok(Vec::new());
     };
     let by_units = reach != Reach::Nothing;
-    let inside = |p: &Option<String>| p.as_deref().is_some_and(|p| reach.contains(p));
+    let sight = Sight::of(reach);
+    let inside = |p: &Option<String>| sight.holds(p.as_ref());
     let now = chrono::Utc::now();
     let mut items = Vec::new();
     for c in cases {
@@ -223,12 +242,23 @@ fn incidents(
         }
         let seen = match crate::incidents::load(conn, caller, &c.entity_id) {
             Ok(l) => Some(l),
-            Err(AppError::NotFound(_)) => None,
+            Err(AppError::NotFound(_)) => {
+                // Seen as a department: a case dispatched elsewhere or escalated away leaves
+                // the phones of the departments it was with (those its history names).
+                if !by_units && was_with(conn, caller, &c.entity_id)? {
+                    items.push(Item::Gone {
+                        entity: Entity::Incident,
+                        id: c.entity_id.clone(),
+                        version: c.version,
+                    });
+                }
+                None
+            }
             Err(e) => return Err(e),
         };
         let current = seen.filter(|l| {
             l.record.version == c.version
-                && (!by_units || reach.contains(&l.owner.path) || l.standing.department.is_some())
+                && (!by_units || sight.contains(&l.owner.path) || l.standing.department.is_some())
         });
         if let Some(l) = current {
             let owner = crate::incidents::UnitBrief::from(&l.owner);
@@ -238,4 +268,17 @@ fn incidents(
         }
     }
     Ok(items)
+}
+
+/// Whether the case was ever dispatched or summoned to the caller's department.
+fn was_with(conn: &mut AnyConnection, caller: &Caller, id: &str) -> Result<bool, AppError> {
+    let Some(d) = crate::incidents::caller_department(caller) else {
+        return Ok(false);
+    };
+    Ok(wangge_persistence::journal::history_mentions(
+        conn,
+        "incident",
+        id,
+        &d.to_string(),
+    )?)
 }

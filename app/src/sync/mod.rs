@@ -17,12 +17,17 @@
 //!
 //! This first part covers those, households and residents (masked, as in lists).
 
+mod crossing;
 mod feed;
+mod rescope;
+pub mod scopes;
+mod sight;
 mod units;
 pub mod upload;
 mod whole;
 
 use feed::feed;
+use sight::Sight;
 use whole::{whole, whole_incidents};
 
 use crate::calendar::Day;
@@ -37,15 +42,34 @@ use wangge_persistence::AnyConnection;
 use wangge_persistence::changes;
 use wangge_persistence::grid::UnitRecord;
 use wangge_persistence::households::{Household, HouseholdCursor};
+use wangge_persistence::patrols::PatrolRecord;
 use wangge_persistence::residents::ResidentRecord;
 use wangge_persistence::visits::VisitRecord;
 
-/// Where a phone is: in a first sync (at a feed position, after a household), or reading the
-/// feed after a position.
+/// Where a phone is: in a first sync (at a feed position, after a household), reading the
+/// feed after a position, or moving from the scope it had at a position to its account's
+/// scope now (`from` the old scope's tag, unit by unit after `after`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    Whole { at: i64, stage: Stage },
-    Feed { at: i64 },
+    Whole {
+        at: i64,
+        stage: Stage,
+    },
+    Feed {
+        at: i64,
+    },
+    Rescope {
+        at: i64,
+        from: String,
+        after: Option<String>,
+    },
+}
+
+/// A cursor with the tag of the scope the phone's copy stands for ([`scopes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub cursor: Cursor,
+    pub scope: String,
 }
 
 /// Where a first sync is: households (after one, or from the start, where the shared kinds
@@ -69,6 +93,8 @@ pub enum Item {
     Incident(Value),
     /// A visit the caller recorded (an upload's result; not downloaded).
     Visit(VisitRecord),
+    /// A patrol the caller walks (an upload's result; not downloaded).
+    Patrol(PatrolRecord),
     /// A unit, with its coverage's cells when it lies in the scope.
     Unit {
         record: UnitRecord,
@@ -97,6 +123,7 @@ impl Item {
                 v["version"].as_i64().unwrap_or_default(),
             ),
             Self::Visit(v) => ("visit", v.id.clone(), 1),
+            Self::Patrol(p) => ("patrol", p.id.clone(), p.version),
             Self::Unit { record, .. } => ("unit", record.id.clone(), record.version),
             Self::Gone {
                 entity,
@@ -141,13 +168,19 @@ const CATEGORY_PAGE: i64 = 500;
 /// A change row's record, as the set of what changed after a position knows it.
 type Key = (String, String);
 
-/// The next page of the caller's sync from `cursor` (a first sync without one).
+/// The next page of the caller's sync from `cursor` (a first sync without one), with the
+/// tag of the scope it leaves the phone in.
 ///
 /// # Errors
 /// 403 without units or a department; `cursor_expired` (410) for a cursor below the last
-/// pruned position (what follows it is gone) or beyond the feed's end, or a first sync
-/// during which too much changed.
-pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Result<Page, AppError> {
+/// pruned position (what follows it is gone) or beyond the feed's end, a first sync during
+/// which too much changed or the caller's scope changed, and a scope change the server
+/// cannot trace (the old scope not kept, or another department).
+pub fn download(
+    r: &mut Reader<'_>,
+    cursor: Option<Tagged>,
+    limit: i64,
+) -> Result<(Page, String), AppError> {
     let conn = &mut *r.conn;
     let (caller, svc) = (&r.caller, r.svc);
     let homes = caller.reach(Action::ReadHousehold);
@@ -156,13 +189,31 @@ pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Resul
             "sync needs a scope: assigned units, or a department",
         ));
     }
+    let tag = scopes::tag_of(caller.account.as_ref());
     let (last, pruned) = changes::extent(conn)?;
-    let cursor = cursor.unwrap_or(Cursor::Whole {
-        at: last,
-        stage: Stage::Households(None),
-    });
+    let cursor = match cursor {
+        None => Cursor::Whole {
+            at: last,
+            stage: Stage::Households(None),
+        },
+        Some(t) if t.scope == tag => t.cursor,
+        // The account's scope changed under a phone reading the feed: move it across.
+        Some(Tagged {
+            cursor: Cursor::Feed { at },
+            scope,
+        }) => Cursor::Rescope {
+            at,
+            from: scope,
+            after: None,
+        },
+        Some(_) => {
+            return Err(expired(
+                "your assignments changed while this sync was under way; sync again from the start",
+            ));
+        }
+    };
     let at = match &cursor {
-        Cursor::Whole { at, .. } | Cursor::Feed { at } => *at,
+        Cursor::Whole { at, .. } | Cursor::Feed { at } | Cursor::Rescope { at, .. } => *at,
     };
     if at < pruned || at > last {
         return Err(expired(
@@ -183,6 +234,17 @@ pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Resul
             stage: Stage::Units(after),
         } => units::whole_units(conn, caller, at, after.as_deref(), limit)?,
         Cursor::Feed { at } => feed(conn, caller, at, limit)?,
+        Cursor::Rescope { at, from, after } => {
+            let old = caller
+                .account_id()
+                .map(|id| scopes::recall(conn, id, &from))
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| {
+                    expired("your assignments changed since this cursor; sync again from the start")
+                })?;
+            rescope::rescope(conn, caller, &old, &from, at, after.as_deref(), limit)?
+        }
     };
     // Pruned while this page was read: what it read may have lost rows it needed.
     if changes::extent(conn)?.1 > at {
@@ -190,7 +252,7 @@ pub fn download(r: &mut Reader<'_>, cursor: Option<Cursor>, limit: i64) -> Resul
             "the change feed was pruned past this cursor; sync again from the start",
         ));
     }
-    Ok(page)
+    Ok((page, tag))
 }
 
 /// How the caller sees cases: by units (their reach), or as a department; `None` if not.
@@ -242,7 +304,8 @@ fn since(
             "too much changed since this first sync began; sync again from the start",
         ));
     }
-    let inside = |p: &Option<String>| p.as_deref().is_some_and(|p| reach.contains(p));
+    let sight = Sight::of(reach);
+    let inside = |p: &Option<String>| sight.holds(p.as_ref());
     let mut out = Since {
         last: HashMap::new(),
         moved_in: HashSet::new(),

@@ -17,13 +17,14 @@ use crate::households::{HouseholdPatch, update as update_household};
 use crate::idempotency::{self, Answer, Keyed};
 use crate::incidents::report::{NewIncident, report};
 use crate::incidents::transition::{Transition, transition};
+use crate::patrols::{self, Batch, NewPatrol};
 use crate::services::Services;
 use crate::tx::{Reader, Tx, read};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use wangge_domain::incident::{Action, AttachmentKind};
-use wangge_domain::{HouseholdId, IncidentId, ResidentId};
+use wangge_domain::{HouseholdId, IncidentId, PatrolId, ResidentId};
 use wangge_persistence::AnyConnection;
 
 /// How far ahead of the server a phone's clock may run before its times are refused.
@@ -65,12 +66,27 @@ pub enum Command {
     Transition(IncidentId, Transition, Vec<String>),
     UpdateHousehold(HouseholdId, HouseholdPatch),
     UpdateResident(HouseholdId, ResidentId, ResidentPatch),
+    /// A patrol started offline (under its client id).
+    StartPatrol(NewPatrol),
+    /// Fixes of a patrol (sent again, a fix of a time the patrol has is dropped).
+    AddPatrolPoints(PatrolId, Batch),
+    /// The end of a patrol, at `finished_at` (else when it was recorded).
+    FinishPatrol(PatrolId, Option<String>),
 }
 
 impl Command {
     /// Whether the operation changes a record that exists, so must say what it was based on.
+    /// (A patrol only grows: its fixes are appended whatever came before, and a finish is
+    /// final, so none of its operations can overwrite another's.)
     fn changes_existing(&self) -> bool {
-        !matches!(self, Self::RecordVisit(..) | Self::ReportIncident(..))
+        !matches!(
+            self,
+            Self::RecordVisit(..)
+                | Self::ReportIncident(..)
+                | Self::StartPatrol(..)
+                | Self::AddPatrolPoints(..)
+                | Self::FinishPatrol(..)
+        )
     }
 }
 
@@ -338,6 +354,27 @@ fn effect(
             Item::Household(update_household(tx, *id, based_on, patch)?),
             false,
         ),
+        Command::StartPatrol(new) => {
+            let mut new = new.clone();
+            if new.started_at.is_none() {
+                new.started_at = recorded_at.map(|t| t.to_rfc3339());
+            }
+            let c = patrols::start(tx, &new)?;
+            (Item::Patrol(c.record), c.again)
+        }
+        Command::AddPatrolPoints(id, batch) => {
+            patrols::add_points(tx, *id, batch)?;
+            (Item::Patrol(patrols::record(tx.conn, *id)?), false)
+        }
+        Command::FinishPatrol(id, finished_at) => {
+            let at = finished_at
+                .clone()
+                .or_else(|| recorded_at.map(|t| t.to_rfc3339()));
+            (
+                Item::Patrol(patrols::finish(tx, *id, at.as_deref())?),
+                false,
+            )
+        }
         Command::UpdateResident(household, id, patch) => (
             Item::Resident(crate::households::residents::update(
                 tx, *household, *id, based_on, patch,
@@ -361,7 +398,11 @@ fn summary(tx: &mut Tx<'_>, id: &str) -> Result<Item, AppError> {
 /// The record a conflicting operation targets, as the caller sees it now.
 fn now_seen(r: &mut Reader<'_>, command: &Command) -> Result<Option<Item>, AppError> {
     let seen = match command {
-        Command::RecordVisit(..) | Command::ReportIncident(..) => return Ok(None),
+        Command::RecordVisit(..)
+        | Command::ReportIncident(..)
+        | Command::StartPatrol(..)
+        | Command::AddPatrolPoints(..)
+        | Command::FinishPatrol(..) => return Ok(None),
         Command::Transition(id, ..) => crate::incidents::load(r.conn, &r.caller, &id.to_string())
             .map(|l| {
                 let owner = crate::incidents::UnitBrief::from(&l.owner);

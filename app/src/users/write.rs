@@ -99,6 +99,7 @@ pub fn update(
         }
     }
     let u = reload(tx.conn, &key)?;
+    crate::sync::scopes::keep_change(tx.conn, &target, &u, &now)?;
     let action = if patch.active == Some(false) {
         "user.deactivated"
     } else {
@@ -187,6 +188,7 @@ pub fn set_assignments(
         return Err(versions::lost(if_match, now_version, super::WHAT));
     }
     let u = reload(tx.conn, &key)?;
+    crate::sync::scopes::keep_change(tx.conn, &target, &u, &now)?;
     let from: Vec<(String, bool)> = target
         .assignments
         .iter()

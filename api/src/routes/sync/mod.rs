@@ -10,7 +10,7 @@ use crate::startup::{AppState, StateExt};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wangge_app::sync::{Cursor, Item, Stage};
+use wangge_app::sync::{Cursor, Item, Stage, Tagged};
 use wangge_domain::UnitId;
 use wangge_persistence::households::HouseholdCursor;
 
@@ -21,55 +21,84 @@ pub struct SyncQuery {
     limit: Option<u32>,
 }
 
-/// `w.<position>` (a first sync beginning), `w.<position>.<unit id>.<household id>` (going
-/// on through households), `w.<position>.i[.<incident id>]` (through cases),
-/// `w.<position>.u[.<unit id>]` (through units), `f.<position>` (the feed after a position).
-fn format_cursor(c: &Cursor) -> String {
-    match c {
+/// Every cursor is `<kind>.<position>.<scope tag>[.<rest>]`: `w.<p>.<t>` (a first sync
+/// beginning), `w.<p>.<t>.<unit id>.<household id>` (going on through households),
+/// `w.<p>.<t>.i[.<incident id>]` (through cases), `w.<p>.<t>.u[.<unit id>]` (through units),
+/// `f.<p>.<t>` (the feed after a position), `r.<p>.<t>.<old tag>[.<unit id>]` (moving from
+/// the scope the phone had to the account's scope now, after a unit).
+fn format_cursor(c: &Tagged) -> String {
+    let t = &c.scope;
+    match &c.cursor {
         Cursor::Whole {
             at,
             stage: Stage::Households(None),
-        } => format!("w.{at}"),
+        } => format!("w.{at}.{t}"),
         Cursor::Whole {
             at,
             stage: Stage::Households(Some(h)),
-        } => format!("w.{at}.{}.{}", h.unit_id, h.id),
+        } => format!("w.{at}.{t}.{}.{}", h.unit_id, h.id),
         Cursor::Whole {
             at,
             stage: Stage::Incidents(None),
-        } => format!("w.{at}.i"),
+        } => format!("w.{at}.{t}.i"),
         Cursor::Whole {
             at,
             stage: Stage::Incidents(Some(id)),
-        } => format!("w.{at}.i.{id}"),
+        } => format!("w.{at}.{t}.i.{id}"),
         Cursor::Whole {
             at,
             stage: Stage::Units(None),
-        } => format!("w.{at}.u"),
+        } => format!("w.{at}.{t}.u"),
         Cursor::Whole {
             at,
             stage: Stage::Units(Some(id)),
-        } => format!("w.{at}.u.{id}"),
-        Cursor::Feed { at } => format!("f.{at}"),
+        } => format!("w.{at}.{t}.u.{id}"),
+        Cursor::Feed { at } => format!("f.{at}.{t}"),
+        Cursor::Rescope {
+            at,
+            from,
+            after: None,
+        } => format!("r.{at}.{t}.{from}"),
+        Cursor::Rescope {
+            at,
+            from,
+            after: Some(u),
+        } => format!("r.{at}.{t}.{from}.{u}"),
     }
 }
 
 /// # Errors
 /// 400 `invalid_cursor` for anything [`format_cursor`] did not make.
-fn parse_cursor(s: &str) -> Result<Cursor, ApiError> {
+fn parse_cursor(s: &str) -> Result<Tagged, ApiError> {
     let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API issued");
     let id = |s: &str| UnitId::parse(s).map(|u| u.to_string()).map_err(|_| bad());
+    let tag = |s: &str| {
+        (s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| s.to_owned())
+            .ok_or_else(bad)
+    };
     let mut parts = s.split('.');
-    let (kind, at) = (parts.next(), parts.next());
+    let (kind, at, scope) = (parts.next(), parts.next(), parts.next());
     // Digits only, as written: no sign, no leading zero.
     let at = at
         .filter(|a| a.bytes().all(|b| b.is_ascii_digit()) && (*a == "0" || !a.starts_with('0')))
         .and_then(|a| a.parse::<i64>().ok())
         .ok_or_else(bad)?;
+    let scope = tag(scope.ok_or_else(bad)?)?;
     let rest: Vec<&str> = parts.collect();
     let whole = |stage| Ok(Cursor::Whole { at, stage });
-    match (kind, rest.as_slice()) {
+    let cursor = match (kind, rest.as_slice()) {
         (Some("f"), []) => Ok(Cursor::Feed { at }),
+        (Some("r"), [from]) => Ok(Cursor::Rescope {
+            at,
+            from: tag(from)?,
+            after: None,
+        }),
+        (Some("r"), [from, unit]) => Ok(Cursor::Rescope {
+            at,
+            from: tag(from)?,
+            after: Some(id(unit)?),
+        }),
         (Some("w"), []) => whole(Stage::Households(None)),
         (Some("w"), ["i"]) => whole(Stage::Incidents(None)),
         (Some("w"), ["i", case]) => whole(Stage::Incidents(Some(id(case)?))),
@@ -80,7 +109,8 @@ fn parse_cursor(s: &str) -> Result<Cursor, ApiError> {
             id: id(household)?,
         }))),
         _ => Err(bad()),
-    }
+    }?;
+    Ok(Tagged { cursor, scope })
 }
 
 /// The members a value has: a phone on a slow link is sent no nulls.
@@ -125,6 +155,7 @@ pub(crate) fn change(item: &Item) -> Result<Value, ApiError> {
             v.clone(),
         ),
         Item::Visit(v) => upsert("visit", &v.id, 1, super::visits::body(v)),
+        Item::Patrol(p) => upsert("patrol", &p.id, p.version, super::patrols::body(p)),
         Item::Unit { record, coverage } => {
             let mut data = value(&super::units::UnitBody::from(record.clone()))?;
             if let (Some(cells), Some(o)) = (coverage, data.as_object_mut()) {
@@ -148,7 +179,7 @@ pub async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let limit = http::limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
-    let page = state
+    let (page, scope) = state
         .read(user.who(), move |r| {
             wangge_app::sync::download(r, cursor, i64::from(limit))
         })
@@ -160,7 +191,7 @@ pub async fn download(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({
         "changes": changes,
-        "next_cursor": format_cursor(&page.next),
+        "next_cursor": format_cursor(&Tagged { cursor: page.next, scope }),
         "more": page.more,
     })))
 }
@@ -199,23 +230,42 @@ mod tests {
             },
             Cursor::Whole {
                 at: 7,
-                stage: Stage::Units(Some(case)),
+                stage: Stage::Units(Some(case.clone())),
             },
             Cursor::Feed { at: 0 },
+            Cursor::Rescope {
+                at: 5,
+                from: "0123456789abcdef".into(),
+                after: None,
+            },
+            Cursor::Rescope {
+                at: 5,
+                from: "0123456789abcdef".into(),
+                after: Some(case),
+            },
         ] {
+            let c = Tagged {
+                cursor: c,
+                scope: "fedcba9876543210".into(),
+            };
             assert_eq!(parse_cursor(&format_cursor(&c)).ok(), Some(c));
         }
         for bad in [
             "",
             "f",
             "f.-1",
-            "x.3",
+            "f.3",
+            "x.3.fedcba9876543210",
             "f.3.a",
-            "w.3.a.b",
-            "w.3.a",
-            "w.3.u.x",
-            "w.3.u.",
-            "f.9999999999999999999",
+            "f.3.FEDCBA9876543210",
+            "f.3.fedcba9876543210.a",
+            "w.3.fedcba9876543210.a.b",
+            "w.3.fedcba9876543210.a",
+            "w.3.fedcba9876543210.u.x",
+            "w.3.fedcba9876543210.u.",
+            "r.3.fedcba9876543210",
+            "r.3.fedcba9876543210.xyz",
+            "f.9999999999999999999.fedcba9876543210",
         ] {
             assert!(parse_cursor(bad).is_err(), "{bad}");
         }

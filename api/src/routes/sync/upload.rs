@@ -9,6 +9,7 @@ use crate::http::JsonBody;
 use crate::routes::households::update::PatchBody as HouseholdBody;
 use crate::routes::incidents::report::ReportBody;
 use crate::routes::incidents::transition::TransitionBody;
+use crate::routes::patrols::{FinishBody, PointsBody, StartBody};
 use crate::routes::residents::update::PatchBody as ResidentBody;
 use crate::routes::visits::VisitBody;
 use crate::startup::{AppState, StateExt};
@@ -22,9 +23,10 @@ use wangge_app::households::residents::ResidentPatch;
 use wangge_app::households::visits::NewVisit;
 use wangge_app::incidents::report::NewIncident;
 use wangge_app::incidents::transition::Transition;
+use wangge_app::patrols::{Batch, NewPatrol};
 use wangge_app::sync::Item;
 use wangge_app::sync::upload::{self as uc, BasedOn, Command, MAX_OPERATIONS, Operation, Outcome};
-use wangge_domain::{HouseholdId, IncidentId, ResidentId};
+use wangge_domain::{HouseholdId, IncidentId, PatrolId, ResidentId};
 
 /// A batch of 500 operations of a few hundred bytes each, with room.
 pub const BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
@@ -49,12 +51,15 @@ struct OperationIn {
 }
 
 /// What a phone may send, by `type`.
-pub const TYPES: [&str; 5] = [
+pub const TYPES: [&str; 8] = [
     "visit.create",
     "incident.create",
     "incident.transition",
     "household.update",
     "resident.update",
+    "patrol.start",
+    "patrol.points",
+    "patrol.finish",
 ];
 
 fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
@@ -133,6 +138,15 @@ fn command(kind: &str, mut data: Map<String, Value>) -> Result<Command, ApiError
                 id,
                 ResidentPatch::try_from(body::<ResidentBody>(data)?)?,
             )
+        }
+        "patrol.start" => Command::StartPatrol(NewPatrol::try_from(body::<StartBody>(data)?)?),
+        "patrol.points" => {
+            let id: PatrolId = take_id(&mut data, "patrol_id")?;
+            Command::AddPatrolPoints(id, Batch::from(body::<PointsBody>(data)?))
+        }
+        "patrol.finish" => {
+            let id: PatrolId = take_id(&mut data, "patrol_id")?;
+            Command::FinishPatrol(id, body::<FinishBody>(data)?.finished_at)
         }
         other => {
             return Err(invalid(

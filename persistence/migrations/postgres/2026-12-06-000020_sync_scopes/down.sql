@@ -1,0 +1,2 @@
+DROP TABLE sync_scopes;
+DROP INDEX changes_entity_idx;
