@@ -40,6 +40,7 @@ fn a_day_offline_over_a_lossy_link_ends_with_every_phone_consistent_and_every_op
     );
     // A day that proves something: real work, and staff's changes meeting the phones'.
     assert!(c.operations >= 60, "{line}");
+    assert!(c.patrol_operations >= 12, "every phone walks: {c:?}");
     assert!(c.conflicts_reported > 0, "{line}");
     assert_eq!(
         line,

@@ -59,6 +59,8 @@ pub struct Counts {
     pub refused_unexpectedly: usize,
     pub lost: usize,
     pub duplicated: usize,
+    /// Of the operations, those of patrols (start, fixes, finish).
+    pub patrol_operations: usize,
 }
 
 impl fmt::Display for Counts {
@@ -202,6 +204,12 @@ async fn verdict(world: &World, url: &str) -> Result<Counts, String> {
         }
         for op in &p.ops {
             c.operations += 1;
+            if op.body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("patrol."))
+            {
+                c.patrol_operations += 1;
+            }
             let marks = check::marks(&mut conn, op)?;
             let duplicated = marks > 1 || op.applied_seen > 1;
             match op.status.as_deref() {
@@ -224,12 +232,13 @@ async fn verdict(world: &World, url: &str) -> Result<Counts, String> {
         }
     }
     eprintln!(
-        "requests={} requests_lost={} answers_lost={} rejected_after_a_conflict={} refused_unexpectedly={}",
+        "requests={} requests_lost={} answers_lost={} rejected_after_a_conflict={} refused_unexpectedly={} patrol_operations={}",
         traffic.sent,
         traffic.requests_lost,
         traffic.answers_lost,
         c.rejected,
-        c.refused_unexpectedly
+        c.refused_unexpectedly,
+        c.patrol_operations
     );
     Ok(c)
 }

@@ -47,7 +47,12 @@ pub struct Phone {
     last_batch: Vec<usize>,
     /// The phone's clock for `recorded_at`: strictly rising.
     clock: DateTime<Utc>,
+    /// The patrol being walked, and how many fixes it has.
+    patrol: Option<(String, u32)>,
 }
+
+/// Metres north between two fixes of a patrol (a walker's few seconds to a minute).
+const FIX_STEP_M: f64 = 10.0;
 
 /// A JPEG as far as its content goes, different for each `n`.
 fn photo(n: u64) -> Vec<u8> {
@@ -84,6 +89,7 @@ impl Phone {
             pending: Vec::new(),
             last_batch: Vec::new(),
             clock: start,
+            patrol: None,
         }
     }
 
@@ -134,9 +140,59 @@ impl Phone {
         });
     }
 
-    /// An hour of field work, recorded on the phone (sent later, when online): on the
-    /// households in its care (`street`), and the cases it reported.
+    /// A stretch of a patrol: started if none is walked, some fixes, sometimes the end.
+    fn walk(&mut self) {
+        let (id, walked) = match self.patrol.clone() {
+            Some(p) => p,
+            None => {
+                let id = v7();
+                self.push(
+                    "patrol.start",
+                    id.clone(),
+                    Mark::History("started"),
+                    None,
+                    json!({ "id": id }),
+                    None,
+                );
+                (id, 0)
+            }
+        };
+        let n = 3 + u32::try_from(self.link.rng.below(5)).unwrap_or(0);
+        let (lat, lng) = self.point;
+        let fixes: Vec<Value> = (walked..walked + n)
+            .map(|k| {
+                json!({ "lat": lat + f64::from(k % 400) * FIX_STEP_M / 111_320.0, "lng": lng,
+                        "accuracy_m": 10.0, "at": self.tick() })
+            })
+            .collect();
+        self.push(
+            "patrol.points",
+            id.clone(),
+            Mark::History("points_added"),
+            None,
+            json!({ "patrol_id": id, "points": fixes }),
+            None,
+        );
+        self.patrol = Some((id.clone(), walked + n));
+        if self.link.rng.chance(0.3) {
+            self.push(
+                "patrol.finish",
+                id.clone(),
+                Mark::History("finished"),
+                None,
+                json!({ "patrol_id": id }),
+                None,
+            );
+            self.patrol = None;
+        }
+    }
+
+    /// An hour of field work, recorded on the phone (sent later, when online): a stretch of
+    /// patrol, the households in its care (`street`), and the cases it reported.
     pub fn work(&mut self, hour: u32, street: &str) {
+        if self.link.rng.chance(0.6) {
+            self.walk();
+        }
         let homes: Vec<_> = self
             .of("household")
             .into_iter()
@@ -379,7 +435,7 @@ impl Phone {
     pub fn versions(&self) -> BTreeMap<(String, String), i64> {
         self.records
             .iter()
-            .filter(|((e, _), _)| e != "visit")
+            .filter(|((e, _), _)| e != "visit" && e != "patrol")
             .map(|(k, (v, _))| (k.clone(), *v))
             .collect()
     }
