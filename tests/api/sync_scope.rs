@@ -426,3 +426,75 @@ async fn a_case_dispatched_to_another_department_leaves_the_first_ones_phones() 
     water_phone.sync(&s.app, &water_clerk, 50).await;
     assert!(water_phone.records.contains_key(&key("incident", &cid)));
 }
+
+#[actix_web::test]
+async fn a_household_that_left_then_came_back_with_its_unit_stays_on_the_phone() {
+    let s = scene().await;
+    let inside = s
+        .app
+        .create_unit("440904001001001", "一组", 4, Some(id(&s.grid.community)))
+        .await;
+    let outside = s
+        .app
+        .create_unit("440904002001001", "二组", 4, Some(id(&s.other)))
+        .await;
+    let h = home(&s, 1, IN_COMMUNITY, Some(&inside)).await;
+    settled(&s.app).await;
+    // Its resident comes again at the version the phone holds: the page coalesces "left"
+    // and "came back with its unit", and the crossing cannot tell the phone kept it.
+    let mut phone = Phone {
+        repeats_allowed: true,
+        ..Phone::default()
+    };
+    phone.sync(&s.app, &s.worker, 50).await;
+    assert_eq!(phone.local(), 2);
+
+    // The household is put in a group outside the scope, then that group comes inside: both
+    // in the phone's next page, the household's own tombstone first by position.
+    let r = s
+        .app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/households/{h}"),
+            Some(&s.staff),
+            Some(json!({ "unit_id": id(&outside), "unit_reason": "划入二组" })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    move_unit(&s, &outside, &s.grid.community).await;
+    settled(&s.app).await;
+    phone.sync(&s.app, &s.worker, 50).await;
+    assert!(phone.records.contains_key(&key("household", &h)));
+    assert_eq!(phone.local(), 2);
+    holds_the_scope(&s, &phone, &s.worker).await;
+}
+
+#[actix_web::test]
+async fn a_unit_that_left_names_only_what_the_phone_could_have_held() {
+    let s = scene().await;
+    let g = s
+        .app
+        .create_unit("440904001001001", "一组", 4, Some(id(&s.grid.community)))
+        .await;
+    let h = home(&s, 1, IN_COMMUNITY, Some(&g)).await;
+    settled(&s.app).await;
+    let mut phone = Phone::default();
+    phone.sync(&s.app, &s.worker, 50).await;
+
+    // The group goes to the other community, whose staff then register a household in it:
+    // the phone is told its household left, and learns nothing of the new one.
+    move_unit(&s, &g, &s.other).await;
+    let later = home(&s, 2, IN_OTHER, Some(&g)).await;
+    settled(&s.app).await;
+    let before = phone.log.len();
+    phone.sync(&s.app, &s.worker, 50).await;
+    let named: BTreeSet<String> = phone.log[before..]
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(named.contains(&h), "{named:?}");
+    assert!(!named.contains(&later), "{named:?}");
+    assert_eq!(phone.local(), 0);
+    holds_the_scope(&s, &phone, &s.worker).await;
+}

@@ -14,7 +14,7 @@ use super::sight::Sight;
 use crate::caller::Caller;
 use crate::error::AppError;
 use crate::tx::Entity;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use wangge_persistence::AnyConnection;
 use wangge_persistence::changes::{self, ChangeRow};
 use wangge_persistence::households;
@@ -74,6 +74,42 @@ fn last_versions<'a>(rows: impl Iterator<Item = &'a ChangeRow>) -> BTreeMap<Stri
     out
 }
 
+/// The records of `entity` that were in the unit at `at` (so a phone may hold them), by
+/// their last version known: those whose first change since that touched the unit started in
+/// it, and those in it now (`now_in`) that have not touched it since. A record that came into
+/// the unit only later is not named: the phone never saw it.
+fn there_then(
+    passed: &[ChangeRow],
+    entity: &str,
+    unit_id: &str,
+    now_in: impl IntoIterator<Item = (String, i64)>,
+) -> BTreeMap<String, i64> {
+    let tail = format!("/{unit_id}/");
+    let mut first: HashMap<&str, (i64, bool)> = HashMap::new();
+    for c in passed.iter().filter(|c| c.entity == entity) {
+        let p = c.position.unwrap_or(i64::MAX);
+        let began_in = c
+            .unit_path_before
+            .as_deref()
+            .is_some_and(|b| b.ends_with(&tail));
+        let e = first.entry(c.entity_id.as_str()).or_insert((p, began_in));
+        if p < e.0 {
+            *e = (p, began_in);
+        }
+    }
+    let mut out: BTreeMap<String, i64> =
+        last_versions(passed.iter().filter(|c| c.entity == entity))
+            .into_iter()
+            .filter(|(id, _)| first.get(id.as_str()).is_some_and(|f| f.1))
+            .collect();
+    for (id, version) in now_in {
+        if !first.contains_key(id.as_str()) {
+            out.insert(id, version);
+        }
+    }
+    out
+}
+
 fn gone(entity: Entity, versions: BTreeMap<String, i64>) -> impl Iterator<Item = Item> {
     versions.into_iter().map(move |(id, version)| Item::Gone {
         entity,
@@ -93,6 +129,22 @@ fn households_crossing(
         return Ok(Vec::new());
     }
     let passed = changes::through_unit_after(conn, at, &["household", "resident"], unit_id)?;
+    if way == Move::Leave {
+        let in_unit = households::ids_in_unit(conn, unit_id)?;
+        let in_unit: Vec<&str> = in_unit.iter().map(String::as_str).collect();
+        let now_in = households::by_ids(conn, &in_unit)?
+            .into_iter()
+            .map(|h| (h.record.id, h.record.version));
+        let homes = there_then(&passed, "household", unit_id, now_in);
+        let ids: Vec<&str> = homes.keys().map(String::as_str).collect();
+        let people = residents::of_households(conn, &ids)?
+            .into_iter()
+            .map(|p| (p.id, p.version));
+        let people = there_then(&passed, "resident", unit_id, people);
+        let mut items: Vec<Item> = gone(Entity::Household, homes).collect();
+        items.extend(gone(Entity::Resident, people));
+        return Ok(items);
+    }
     let mut homes = last_versions(passed.iter().filter(|c| c.entity == "household"));
     for id in households::ids_in_unit(conn, unit_id)? {
         homes.entry(id).or_insert(0);
@@ -100,18 +152,6 @@ fn households_crossing(
     let ids: Vec<&str> = homes.keys().map(String::as_str).collect();
     let current = households::by_ids(conn, &ids)?;
     let people = residents::of_households(conn, &ids)?;
-    if way == Move::Leave {
-        let mut gone_people = last_versions(passed.iter().filter(|c| c.entity == "resident"));
-        for p in &people {
-            gone_people.insert(p.id.clone(), p.version);
-        }
-        for h in &current {
-            homes.insert(h.record.id.clone(), h.record.version);
-        }
-        let mut items: Vec<Item> = gone(Entity::Household, homes).collect();
-        items.extend(gone(Entity::Resident, gone_people));
-        return Ok(items);
-    }
     let ids: Vec<&str> = current.iter().map(|h| h.record.id.as_str()).collect();
     let changed: HashSet<String> = changes::changed_ids_after(conn, at, "household", &ids)?
         .into_iter()
@@ -154,17 +194,21 @@ fn cases_crossing(
         return Ok(Vec::new());
     }
     let passed = changes::through_unit_after(conn, at, &["incident"], unit_id)?;
+    if way == Move::Leave {
+        let owned = store::ids_owned_by(conn, unit_id)?;
+        let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let now_in = store::versions(conn, &owned)?;
+        return Ok(gone(
+            Entity::Incident,
+            there_then(&passed, "incident", unit_id, now_in),
+        )
+        .collect());
+    }
     let mut cases = last_versions(passed.iter());
     for id in store::ids_owned_by(conn, unit_id)? {
         cases.entry(id).or_insert(0);
     }
     let ids: Vec<&str> = cases.keys().map(String::as_str).collect();
-    if way == Move::Leave {
-        for (id, version) in store::versions(conn, &ids)? {
-            cases.insert(id, version);
-        }
-        return Ok(gone(Entity::Incident, cases).collect());
-    }
     let changed: HashSet<String> = changes::changed_ids_after(conn, at, "incident", &ids)?
         .into_iter()
         .collect();

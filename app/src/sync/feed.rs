@@ -46,6 +46,17 @@ pub(super) fn feed(
     let cases_sight = viewer(caller).map(Sight::of).unwrap_or_default();
     let units: Vec<&ChangeRow> = rows.iter().filter(|c| c.entity == "unit").collect();
     let mut items = super::units::feed_units(conn, caller, &units, &sight, &cases_sight)?;
+    // A record a crossing brought whole has not changed since its unit crossed; a tombstone
+    // of it below comes from an earlier change in this page and must not undo it.
+    let crossed: HashSet<(&'static str, String)> = items
+        .iter()
+        .filter(|i| !matches!(i, Item::Gone { .. } | Item::Unit { .. }))
+        .map(|i| {
+            let (e, id, _) = i.key();
+            (e, id)
+        })
+        .collect();
+    let from_crossings = items.len();
     for c in mine.iter().filter(|c| SHARED.contains(&c.entity.as_str())) {
         if let Some(item) = shared(conn, c)? {
             items.push(item);
@@ -181,6 +192,12 @@ pub(super) fn feed(
             }
         }
     }
+    let mut n = 0;
+    items.retain(|i| {
+        n += 1;
+        n <= from_crossings
+            || !matches!(i, Item::Gone { entity, id, .. } if crossed.contains(&(entity.as_str(), id.clone())))
+    });
     Ok(Page { items, next, more })
 }
 

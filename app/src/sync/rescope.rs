@@ -104,8 +104,8 @@ fn places_then(conn: &mut AnyConnection, at: i64) -> Result<HashMap<String, Stri
 /// the unit `after`; the last page hands over to the feed after `at`.
 ///
 /// # Errors
-/// 410 `cursor_expired` when the department changed (a department's cases are not kept by
-/// unit) or too much of the grid moved since; database errors.
+/// 410 `cursor_expired` when the department whose cases it sees changed (they are not kept
+/// by unit) or too much of the grid moved since; database errors.
 pub(super) fn rescope(
     conn: &mut AnyConnection,
     caller: &Caller,
@@ -115,11 +115,8 @@ pub(super) fn rescope(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Page, AppError> {
-    let department = caller
-        .account
-        .as_ref()
-        .and_then(|a| a.user.department_id.as_deref());
-    if old.department_id() != department {
+    let department = crate::incidents::caller_department(caller).map(|d| d.to_string());
+    if old.department_seen() != department.as_deref() {
         return Err(expired(
             "your department changed; sync again from the start",
         ));

@@ -58,9 +58,13 @@ impl ScopeKey {
         t
     }
 
+    /// The department whose cases the scope sees: its id, for an account with the
+    /// `department` role.
     #[must_use]
-    pub fn department_id(&self) -> Option<&str> {
-        self.department_id.as_deref()
+    pub fn department_seen(&self) -> Option<&str> {
+        self.department_id
+            .as_deref()
+            .filter(|_| self.roles.iter().any(|r| r == Role::Department.as_str()))
     }
 
     /// The scope as the domain asks it, with each unit where it is now (a unit deleted since
