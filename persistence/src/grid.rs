@@ -179,9 +179,7 @@ pub fn units_within(
     let page = |conn: &mut AnyConnection, path: Option<&str>| {
         let mut q = units::table.select(UnitRecord::as_select()).into_boxed();
         if let Some(p) = path {
-            q = q
-                .filter(units::path.ge(p.to_owned()))
-                .filter(units::path.lt(crate::scoped::path_upper_bound(p)));
+            q = q.filter(crate::scoped::UnitInSubtree::units(p));
         }
         if let Some(a) = after {
             q = q.filter(units::id.gt(a.to_owned()));

@@ -5,9 +5,7 @@
 use crate::db::{AnyConnection, Backend};
 use crate::error::StoreError;
 use crate::schema::{households, residents, units};
-use crate::scoped::{
-    HouseholdUnitInSubtree, ReachSql, UnitRef, path_depth, reach_sql, subtrees_sql,
-};
+use crate::scoped::{ReachSql, UnitInSubtree, UnitRef, path_depth, reach_sql, subtrees_sql};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::Text;
@@ -141,8 +139,8 @@ impl HouseholdCursor {
     }
 }
 
-/// `(households.unit_id, households.id) > (?, ?)`. Both backends read a row-value comparison
-/// as one range of the `(unit_id, id)` index. diesel has no row values, and a `sql()` literal
+/// `households.unit_id >= ? AND (households.unit_id, households.id) > (?, ?)`. Both backends
+/// read a row-value comparison as one range of the `(unit_id, id)` index. diesel has no row values, and a `sql()` literal
 /// would keep the statement from being prepared once per connection.
 #[derive(Debug, Clone, QueryId)]
 struct AfterCursor(HouseholdCursor);
@@ -160,7 +158,13 @@ impl<QS> SelectableExpression<QS> for AfterCursor {}
 
 impl QueryFragment<Backend> for AfterCursor {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
-        out.push_sql("((households.unit_id, households.id) > (");
+        // The redundant `unit_id >=` matters: with the unit ids as `= ANY(…)`, PostgreSQL 15
+        // bounds its index scan by the row comparison alone and reads the (unit_id, id)
+        // index from the cursor to its end (7,525 buffers, 70 ms, for a community's second
+        // page on the full demo); with it, 37 buffers and 0.14 ms.
+        out.push_sql("(households.unit_id >= ");
+        out.push_bind_param::<Text, _>(&self.0.unit_id)?;
+        out.push_sql(" AND (households.unit_id, households.id) > (");
         out.push_bind_param::<Text, _>(&self.0.unit_id)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&self.0.id)?;
@@ -246,7 +250,7 @@ pub fn list(
         && path_depth(path) >= 2
     {
         let rows: Vec<HouseholdRecord> = households::table
-            .filter(HouseholdUnitInSubtree::new(path))
+            .filter(UnitInSubtree::households(path))
             // The first page starts after ("", ""), so the statement keeps one shape.
             .filter(AfterCursor(after.cloned().unwrap_or_default()))
             .select(HouseholdRecord::as_select())

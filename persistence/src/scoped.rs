@@ -67,50 +67,66 @@ pub(crate) fn path_upper_bound(path: &str) -> String {
     }
 }
 
-/// `households.unit_id` names a unit inside the subtree at `path`, as one condition of the list
-/// query itself: the units are found by the statement, not by a query before it.
+/// A unit id column (`households.unit_id`, `units.id`) names a unit inside the subtree at
+/// `path`, as one condition of the query itself: the units are found by the statement, not
+/// by a query before it.
 ///
-/// On PostgreSQL it is `= ANY(ARRAY(SELECT …))`: the subquery runs once, and the list reads
-/// the `(unit_id, id)` index for exactly those units and stops at the page's end. Written as
-/// `IN (SELECT …)`, PostgreSQL plans a join that walks every unit or household instead (see
-/// the module comment). SQLite plans `IN (SELECT …)` as that same lookup. A type of its own,
-/// not a `sql()` literal, so that the statement is prepared once per connection.
+/// On PostgreSQL it is `= ANY(ARRAY(SELECT …))`: the subquery runs once, and the query reads
+/// its `(unit_id, …)` index (or the units' primary key) for exactly those units and stops at
+/// the page's end. Written as `IN (SELECT …)`, or as the path range on the outer table,
+/// PostgreSQL's generic plan walks every unit or household in id order instead (see the
+/// module comment). SQLite plans `IN (SELECT …)` as that same lookup. A type of its own, not
+/// a `sql()` literal, so that the statement is prepared once per connection.
 #[derive(Debug, Clone, diesel::query_builder::QueryId)]
-pub(crate) struct HouseholdUnitInSubtree {
+pub(crate) struct UnitInSubtree {
+    column: &'static str,
     from: String,
     below: String,
 }
 
-impl HouseholdUnitInSubtree {
-    pub(crate) fn new(path: &str) -> Self {
+impl UnitInSubtree {
+    /// `households.unit_id` in the subtree.
+    pub(crate) fn households(path: &str) -> Self {
+        Self::new("households.unit_id", path)
+    }
+
+    /// `units.id` in the subtree: the subtree's units, the root too.
+    pub(crate) fn units(path: &str) -> Self {
+        Self::new("units.id", path)
+    }
+
+    fn new(column: &'static str, path: &str) -> Self {
         Self {
+            column,
             from: path.to_owned(),
             below: path_upper_bound(path),
         }
     }
 }
 
-impl diesel::expression::Expression for HouseholdUnitInSubtree {
+impl diesel::expression::Expression for UnitInSubtree {
     type SqlType = Bool;
 }
 
-impl<GB> diesel::expression::ValidGrouping<GB> for HouseholdUnitInSubtree {
+impl<GB> diesel::expression::ValidGrouping<GB> for UnitInSubtree {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
-impl<QS> diesel::expression::AppearsOnTable<QS> for HouseholdUnitInSubtree {}
-impl<QS> diesel::expression::SelectableExpression<QS> for HouseholdUnitInSubtree {}
+impl<QS> diesel::expression::AppearsOnTable<QS> for UnitInSubtree {}
+impl<QS> diesel::expression::SelectableExpression<QS> for UnitInSubtree {}
 
-impl diesel::query_builder::QueryFragment<Backend> for HouseholdUnitInSubtree {
+impl diesel::query_builder::QueryFragment<Backend> for UnitInSubtree {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, Backend>,
     ) -> QueryResult<()> {
         let pg = matches!(out.backend(), Backend::Postgresql(_));
+        out.push_sql("(");
+        out.push_sql(self.column);
         out.push_sql(if pg {
-            "(households.unit_id = ANY(ARRAY(SELECT s.id FROM units s WHERE s.path >= "
+            " = ANY(ARRAY(SELECT s.id FROM units s WHERE s.path >= "
         } else {
-            "(households.unit_id IN (SELECT s.id FROM units s WHERE s.path >= "
+            " IN (SELECT s.id FROM units s WHERE s.path >= "
         });
         out.push_bind_param::<Text, _>(&self.from)?;
         out.push_sql(" AND s.path < ");

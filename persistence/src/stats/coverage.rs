@@ -5,7 +5,7 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{households, patrol_points, patrols, units, user_assignments, users, visits};
-use crate::scoped::{HouseholdUnitInSubtree, ReachSql, UnitRef, path_upper_bound, subtrees_sql};
+use crate::scoped::{ReachSql, UnitInSubtree, UnitRef, path_upper_bound, subtrees_sql};
 use diesel::dsl::{count, count_star};
 use diesel::prelude::*;
 
@@ -109,7 +109,7 @@ pub fn fixes_of(
 /// Database errors.
 pub fn household_count(conn: &mut AnyConnection, path: &str) -> Result<i64, StoreError> {
     Ok(households::table
-        .filter(HouseholdUnitInSubtree::new(path))
+        .filter(UnitInSubtree::households(path))
         .count()
         .get_result(conn)?)
 }
@@ -125,7 +125,7 @@ pub fn households_visited(
 ) -> Result<i64, StoreError> {
     Ok(visits::table
         .inner_join(households::table.on(households::id.eq(visits::household_id)))
-        .filter(HouseholdUnitInSubtree::new(path))
+        .filter(UnitInSubtree::households(path))
         .filter(visits::visited_at.ge(from.to_owned()))
         .filter(visits::visited_at.lt(to.to_owned()))
         .select(count(visits::household_id).aggregate_distinct())
@@ -152,7 +152,7 @@ pub fn visits_by_visitor(
 ) -> Result<Vec<VisitorCounts>, StoreError> {
     Ok(visits::table
         .inner_join(households::table.on(households::id.eq(visits::household_id)))
-        .filter(HouseholdUnitInSubtree::new(path))
+        .filter(UnitInSubtree::households(path))
         .filter(visits::visited_at.ge(from.to_owned()))
         .filter(visits::visited_at.lt(to.to_owned()))
         .group_by(visits::visitor_id)
