@@ -64,6 +64,24 @@ pub fn of_households(
         .load(conn)?)
 }
 
+/// How many residents each of these households has (households with none are left out).
+///
+/// # Errors
+/// Database errors.
+pub fn counts_of_households(
+    conn: &mut AnyConnection,
+    household_ids: &[&str],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    if household_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(residents::table
+        .filter(residents::household_id.eq_any(household_ids))
+        .group_by(residents::household_id)
+        .select((residents::household_id, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Residents by id (those that exist).
 ///
 /// # Errors

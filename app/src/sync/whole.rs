@@ -66,7 +66,9 @@ pub(super) fn whole_incidents(
 }
 
 /// A page of the first sync: households in the scope now, with their residents, less those
-/// the feed after `at` will bring.
+/// the feed after `at` will bring. `limit` counts changes: a household with its residents
+/// counts one each and never splits, and a first page counts the shared kinds too (all of
+/// which it carries, whatever the limit).
 pub(super) fn whole(
     conn: &mut AnyConnection,
     reach: Reach<'_>,
@@ -74,24 +76,6 @@ pub(super) fn whole(
     after: Option<&HouseholdCursor>,
     limit: i64,
 ) -> Result<Page, AppError> {
-    let mut rows = if reach == Reach::Nothing {
-        Vec::new()
-    } else {
-        households::list(conn, reach, &HouseholdFilter::default(), after, limit + 1)?
-    };
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
-    let people = residents::of_households(conn, &ids)?;
-    let units: HashMap<String, households::UnitBrief> = {
-        let mut unit_ids: Vec<&str> = rows.iter().map(|h| h.unit_id.as_str()).collect();
-        unit_ids.sort_unstable();
-        unit_ids.dedup();
-        households::unit_briefs(conn, &unit_ids)?
-            .into_iter()
-            .map(|u| (u.id.clone(), u))
-            .collect()
-    };
     // The shared kinds begin a first sync: every category (page by page) and calendar day.
     let mut items = Vec::new();
     if after.is_none() {
@@ -114,6 +98,26 @@ pub(super) fn whole(
                 .map(Item::CalendarDay),
         );
     }
+    let budget = limit
+        .saturating_sub(i64::try_from(items.len()).unwrap_or(i64::MAX))
+        .max(1);
+    let mut rows = if reach == Reach::Nothing {
+        Vec::new()
+    } else {
+        households::list(conn, reach, &HouseholdFilter::default(), after, budget + 1)?
+    };
+    let more = fit(conn, &mut rows, budget)?;
+    let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
+    let people = residents::of_households(conn, &ids)?;
+    let units: HashMap<String, households::UnitBrief> = {
+        let mut unit_ids: Vec<&str> = rows.iter().map(|h| h.unit_id.as_str()).collect();
+        unit_ids.sort_unstable();
+        unit_ids.dedup();
+        households::unit_briefs(conn, &unit_ids)?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect()
+    };
     // Read after everything above: whatever changed before it was read is in it.
     let changed = since(conn, reach, at, &SYNCED)?;
     items.retain(|i| match i {
@@ -165,4 +169,30 @@ pub(super) fn whole(
         next,
         more: true,
     })
+}
+
+/// Keeps the households whose changes (one each, and one per resident) fit in `budget`, the
+/// first always; says whether any were left for the next page.
+fn fit(
+    conn: &mut AnyConnection,
+    rows: &mut Vec<households::HouseholdRecord>,
+    budget: i64,
+) -> Result<bool, AppError> {
+    let ids: Vec<&str> = rows.iter().map(|h| h.id.as_str()).collect();
+    let counts: HashMap<String, i64> = residents::counts_of_households(conn, &ids)?
+        .into_iter()
+        .collect();
+    let mut used = 0_i64;
+    let keep = rows
+        .iter()
+        .take_while(|h| {
+            let cost = 1 + counts.get(&h.id).copied().unwrap_or(0);
+            let first = used == 0;
+            used += cost;
+            first || used <= budget
+        })
+        .count();
+    let more = keep < rows.len();
+    rows.truncate(keep);
+    Ok(more)
 }

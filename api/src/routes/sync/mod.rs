@@ -2,6 +2,9 @@
 //! `wangge_app::sync`).
 
 pub mod upload;
+mod wire;
+
+use wire::Wire;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -9,7 +12,7 @@ use crate::http;
 use crate::startup::{AppState, StateExt};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use wangge_app::sync::{Cursor, Item, Stage, Tagged};
 use wangge_domain::UnitId;
 use wangge_persistence::households::HouseholdCursor;
@@ -84,8 +87,20 @@ fn parse_cursor(s: &str) -> Result<Tagged, ApiError> {
         .filter(|a| a.bytes().all(|b| b.is_ascii_digit()) && (*a == "0" || !a.starts_with('0')))
         .and_then(|a| a.parse::<i64>().ok())
         .ok_or_else(bad)?;
-    let scope = tag(scope.ok_or_else(bad)?)?;
     let rest: Vec<&str> = parts.collect();
+    let Some(scope) = scope.filter(|t| tag(t).is_ok()) else {
+        return Err(if untagged(kind, scope, &rest) {
+            ApiError::from(wangge_app::AppError::Gone {
+                code: "cursor_expired",
+                message:
+                    "the cursor is from before cursors carried a scope: sync again from the start"
+                        .into(),
+            })
+        } else {
+            bad()
+        });
+    };
+    let scope = scope.to_owned();
     let whole = |stage| Ok(Cursor::Whole { at, stage });
     let cursor = match (kind, rest.as_slice()) {
         (Some("f"), []) => Ok(Cursor::Feed { at }),
@@ -113,62 +128,29 @@ fn parse_cursor(s: &str) -> Result<Tagged, ApiError> {
     Ok(Tagged { cursor, scope })
 }
 
-/// The members a value has: a phone on a slow link is sent no nulls.
-fn without_nulls(mut v: Value) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.retain(|_, x| !x.is_null());
-        for x in o.values_mut() {
-            *x = without_nulls(x.take());
-        }
+/// Whether a cursor has a shape this API issued before cursors carried a scope tag:
+/// `f.<p>`, `w.<p>`, `w.<p>.i[.<id>]`, `w.<p>.u[.<id>]`, `w.<p>.<unit>.<household>`.
+fn untagged(kind: Option<&str>, third: Option<&str>, rest: &[&str]) -> bool {
+    let uuid = |s: &str| UnitId::parse(s).is_ok();
+    match (kind, third, rest) {
+        (Some("f" | "w"), None, []) => true,
+        (Some("w"), Some("i" | "u"), []) => true,
+        (Some("w"), Some("i" | "u"), [id]) => uuid(id),
+        (Some("w"), Some(unit), [household]) => uuid(unit) && uuid(household),
+        _ => false,
     }
-    v
 }
 
-fn value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::internal(&e))
-}
-
+/// A change as the phone gets it, as a value (what an upload's results carry).
 pub(crate) fn change(item: &Item) -> Result<Value, ApiError> {
-    let upsert = |entity: &str, id: &str, version: i64, data: Value| {
-        json!({ "entity": entity, "id": id, "op": "upsert", "version": version,
-                "data": without_nulls(data) })
-    };
-    Ok(match item {
-        Item::Category(c) => upsert("category", &c.code, c.version, value(c)?),
-        Item::CalendarDay(d) => upsert("calendar_day", &d.date, d.version, value(d)?),
-        Item::Household(h) => upsert(
-            "household",
-            &h.record.id,
-            h.record.version,
-            value(&super::households::household_body(h))?,
-        ),
-        Item::Resident(r) => upsert(
-            "resident",
-            &r.id,
-            r.version,
-            super::residents::body(r, None),
-        ),
-        Item::Incident(v) => upsert(
-            "incident",
-            v["id"].as_str().unwrap_or_default(),
-            v["version"].as_i64().unwrap_or_default(),
-            v.clone(),
-        ),
-        Item::Visit(v) => upsert("visit", &v.id, 1, super::visits::body(v)),
-        Item::Patrol(p) => upsert("patrol", &p.id, p.version, super::patrols::body(p)),
-        Item::Unit { record, coverage } => {
-            let mut data = value(&super::units::UnitBody::from(record.clone()))?;
-            if let (Some(cells), Some(o)) = (coverage, data.as_object_mut()) {
-                o.insert("coverage".into(), json!({ "cells": cells }));
-            }
-            upsert("unit", &record.id, record.version, data)
-        }
-        Item::Gone {
-            entity,
-            id,
-            version,
-        } => json!({ "entity": entity.as_str(), "id": id, "op": "delete", "version": version }),
-    })
+    serde_json::to_value(Wire(item)).map_err(|e| ApiError::internal(&e))
+}
+
+#[derive(serde::Serialize)]
+struct PageBody<'a> {
+    changes: Vec<Wire<'a>>,
+    next_cursor: String,
+    more: bool,
 }
 
 /// The next page of the caller's sync.
@@ -184,16 +166,18 @@ pub async fn download(
             wangge_app::sync::download(r, cursor, i64::from(limit))
         })
         .await?;
-    let changes = page
-        .items
-        .iter()
-        .map(change)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(json!({
-        "changes": changes,
-        "next_cursor": format_cursor(&Tagged { cursor: page.next, scope }),
-        "more": page.more,
-    })))
+    let body = PageBody {
+        changes: page.items.iter().map(Wire).collect(),
+        next_cursor: format_cursor(&Tagged {
+            cursor: page.next,
+            scope,
+        }),
+        more: page.more,
+    };
+    let json = serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(json))
 }
 
 #[cfg(test)]
@@ -254,7 +238,6 @@ mod tests {
             "",
             "f",
             "f.-1",
-            "f.3",
             "x.3.fedcba9876543210",
             "f.3.a",
             "f.3.FEDCBA9876543210",
@@ -267,7 +250,24 @@ mod tests {
             "r.3.fedcba9876543210.xyz",
             "f.9999999999999999999.fedcba9876543210",
         ] {
-            assert!(parse_cursor(bad).is_err(), "{bad}");
+            let e = parse_cursor(bad).err().map(|e| e.status.as_u16());
+            assert_eq!(e, Some(400), "{bad}");
+        }
+        let (u, h) = (
+            "01a247f2-15b4-751b-b670-e247263c10ff",
+            "01a247f2-462b-715c-b019-ee182296411b",
+        );
+        for old in [
+            "f.3".to_owned(),
+            "w.3".to_owned(),
+            "w.3.i".to_owned(),
+            format!("w.3.i.{h}"),
+            "w.3.u".to_owned(),
+            format!("w.3.u.{u}"),
+            format!("w.3.{u}.{h}"),
+        ] {
+            let e = parse_cursor(&old).err().map(|e| e.status.as_u16());
+            assert_eq!(e, Some(410), "{old}");
         }
     }
 }
