@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bus;
 pub mod cli;
 pub mod client;
+pub mod compressed;
 pub mod config;
 pub mod db_threads;
 pub mod error;

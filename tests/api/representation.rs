@@ -73,6 +73,37 @@ async fn reads_are_compressed_with_gzip_or_brotli_as_the_client_asks() {
     );
 }
 
+/// A sync page is compressed by its route (a window sized to the body), the rest by the
+/// middleware: both decode to the plain body.
+#[actix_web::test]
+async fn a_sync_page_is_compressed_as_the_client_asks() {
+    let (app, staff) = with_households(40).await;
+    // Every change numbered, so that the three first syncs are taken at one position.
+    crate::sync::settled(&app).await;
+    let path = "/api/v1/sync?limit=500";
+    let (plain, enc) = raw(&app, &staff, path, "identity").await;
+    assert_eq!(enc, None);
+    assert!(plain.len() > 16 * 1024, "{} bytes", plain.len());
+    let (gz, enc) = raw(&app, &staff, path, "gzip").await;
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    let mut from_gz = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut from_gz)
+        .unwrap();
+    let (br, enc) = raw(&app, &staff, path, "br, gzip").await;
+    assert_eq!(enc.as_deref(), Some("br"));
+    let mut from_br = Vec::new();
+    brotli::Decompressor::new(&br[..], 4096)
+        .read_to_end(&mut from_br)
+        .unwrap();
+    let page: Value = serde_json::from_slice(&plain).unwrap();
+    let shared = 102; // the seeded categories and calendar days
+    assert_eq!(page["changes"].as_array().map(Vec::len), Some(shared + 40));
+    assert!(from_gz == plain, "gzip decodes to the page");
+    assert!(from_br == plain, "brotli decodes to the page");
+    assert!(br.len() * 4 < plain.len() && gz.len() * 4 < plain.len());
+}
+
 #[actix_web::test]
 async fn a_read_whose_answer_has_not_changed_is_304_until_it_changes() {
     let (app, staff) = with_households(3).await;
