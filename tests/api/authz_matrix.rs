@@ -343,6 +343,25 @@ async fn every_role_in_and_out_of_scope_gets_the_expected_status() {
             false,
             [c; 8],
         ),
+        // Coverage is read by those who read the unit's households; out of sight is 404.
+        case(
+            M::GET,
+            format!(
+                "/api/v1/stats/coverage?unit_id={community}&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z"
+            ),
+            None,
+            false,
+            [a, b, b, b, b, b, a, a],
+        ),
+        case(
+            M::GET,
+            format!(
+                "/api/v1/stats/coverage?unit_id={east}&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z"
+            ),
+            None,
+            false,
+            [a, c, c, c, c, c, a, a],
+        ),
         // The grid: everyone reads it; an admin changes it within capture scope only.
         case(M::GET, "/api/v1/units", None, false, [b; 8]),
         case(M::GET, "/api/v1/me", None, false, [b; 8]),
