@@ -1,12 +1,16 @@
 //! What every JSON read gets alike, for phones on slow links: sparse fieldsets (`fields=`),
 //! and conditional reads (an `ETag` on every `200`: the record's version where the route
 //! gives one, else a hash of the body; `If-None-Match` with a current tag is `304` with no body). Compression
-//! (gzip, brotli by `Accept-Encoding`) wraps this, so the tag is the uncompressed body's.
+//! (gzip, brotli by `Accept-Encoding`) wraps this, so the tag is the uncompressed body's;
+//! except for a body its route compressed itself (a large sync page, `crate::compressed`),
+//! whose tag is that encoding's (RFC 9110 allows a tag per representation).
 
 use crate::error::ApiError;
 use actix_web::body::{BodySize, BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use actix_web::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH, VARY,
+};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
@@ -166,11 +170,14 @@ pub async fn shape(
     }
     if matches(req.headers().get(IF_NONE_MATCH), &tag) {
         let mut not_modified = HttpResponse::NotModified();
+        // A 304 carries what the 200 would have said of caching (RFC 9110 §15.4.5); every
+        // JSON read varies by encoding, whether `Compress` or its route compressed it.
         for name in [ETAG, CACHE_CONTROL] {
             if let Some(v) = head.headers().get(&name) {
                 not_modified.insert_header((name, v.clone()));
             }
         }
+        not_modified.insert_header((VARY, HeaderValue::from_static("accept-encoding")));
         return Ok(ServiceResponse::new(req, not_modified.finish()));
     }
     Ok(ServiceResponse::new(req, head.set_body(bytes)).map_into_boxed_body())

@@ -77,52 +77,80 @@ pub(crate) fn path_upper_bound(path: &str) -> String {
 /// PostgreSQL's generic plan walks every unit or household in id order instead (see the
 /// module comment). SQLite plans `IN (SELECT …)` as that same lookup. A type of its own, not
 /// a `sql()` literal, so that the statement is prepared once per connection.
+///
+/// The column is a type (`HouseholdUnit`, `UnitSelf`), not a value: diesel caches a prepared
+/// statement by its query's type, so two columns must never share one.
 #[derive(Debug, Clone, diesel::query_builder::QueryId)]
-pub(crate) struct UnitInSubtree {
-    column: &'static str,
+pub(crate) struct UnitInSubtree<C> {
     from: String,
     below: String,
+    column: std::marker::PhantomData<C>,
 }
 
-impl UnitInSubtree {
+/// A column naming a unit, as [`UnitInSubtree`] reads it.
+pub(crate) trait UnitColumn {
+    const SQL: &'static str;
+}
+
+/// `households.unit_id`.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub(crate) struct HouseholdUnit;
+
+impl UnitColumn for HouseholdUnit {
+    const SQL: &'static str = "households.unit_id";
+}
+
+/// `units.id`.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub(crate) struct UnitSelf;
+
+impl UnitColumn for UnitSelf {
+    const SQL: &'static str = "units.id";
+}
+
+impl UnitInSubtree<HouseholdUnit> {
     /// `households.unit_id` in the subtree.
     pub(crate) fn households(path: &str) -> Self {
-        Self::new("households.unit_id", path)
+        Self::new(path)
     }
+}
 
+impl UnitInSubtree<UnitSelf> {
     /// `units.id` in the subtree: the subtree's units, the root too.
     pub(crate) fn units(path: &str) -> Self {
-        Self::new("units.id", path)
+        Self::new(path)
     }
+}
 
-    fn new(column: &'static str, path: &str) -> Self {
+impl<C> UnitInSubtree<C> {
+    fn new(path: &str) -> Self {
         Self {
-            column,
             from: path.to_owned(),
             below: path_upper_bound(path),
+            column: std::marker::PhantomData,
         }
     }
 }
 
-impl diesel::expression::Expression for UnitInSubtree {
+impl<C> diesel::expression::Expression for UnitInSubtree<C> {
     type SqlType = Bool;
 }
 
-impl<GB> diesel::expression::ValidGrouping<GB> for UnitInSubtree {
+impl<C, GB> diesel::expression::ValidGrouping<GB> for UnitInSubtree<C> {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
-impl<QS> diesel::expression::AppearsOnTable<QS> for UnitInSubtree {}
-impl<QS> diesel::expression::SelectableExpression<QS> for UnitInSubtree {}
+impl<C, QS> diesel::expression::AppearsOnTable<QS> for UnitInSubtree<C> {}
+impl<C, QS> diesel::expression::SelectableExpression<QS> for UnitInSubtree<C> {}
 
-impl diesel::query_builder::QueryFragment<Backend> for UnitInSubtree {
+impl<C: UnitColumn> diesel::query_builder::QueryFragment<Backend> for UnitInSubtree<C> {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, Backend>,
     ) -> QueryResult<()> {
         let pg = matches!(out.backend(), Backend::Postgresql(_));
         out.push_sql("(");
-        out.push_sql(self.column);
+        out.push_sql(C::SQL);
         out.push_sql(if pg {
             " = ANY(ARRAY(SELECT s.id FROM units s WHERE s.path >= "
         } else {

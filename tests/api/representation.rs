@@ -102,6 +102,29 @@ async fn a_sync_page_is_compressed_as_the_client_asks() {
     assert!(from_gz == plain, "gzip decodes to the page");
     assert!(from_br == plain, "brotli decodes to the page");
     assert!(br.len() * 4 < plain.len() && gz.len() * 4 < plain.len());
+
+    // Asked again with its tag: 304, saying still that the answer varies by encoding.
+    let get = |tag: Option<String>| {
+        let mut r = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(&staff)
+            .header("accept-encoding", "br, gzip");
+        if let Some(t) = tag {
+            r = r.header("if-none-match", t);
+        }
+        r.send()
+    };
+    let first = get(None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = get(Some(tag.clone())).await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+    assert_eq!(
+        again.headers()["vary"].to_str().unwrap().to_lowercase(),
+        "accept-encoding"
+    );
 }
 
 #[actix_web::test]
