@@ -52,12 +52,19 @@ pub(super) fn crossing(
     (homes, homes_sight): (Move, &Sight),
     (cases, cases_sight): (Move, &Sight),
 ) -> Result<Vec<Item>, AppError> {
-    let mut items = households_crossing(conn, unit_id, at, homes, homes_sight)?;
+    if homes == Move::Stay && cases == Move::Stay {
+        return Ok(Vec::new());
+    }
+    // Every change since `at` that touched the unit, read once for both kinds.
+    let passed =
+        changes::through_unit_after(conn, at, &["household", "resident", "incident"], unit_id)?;
+    let mut items = households_crossing(conn, unit_id, at, &passed, homes, homes_sight)?;
     items.extend(cases_crossing(
         conn,
         caller,
         unit_id,
         at,
+        &passed,
         cases,
         cases_sight,
     )?);
@@ -122,25 +129,25 @@ fn households_crossing(
     conn: &mut AnyConnection,
     unit_id: &str,
     at: i64,
+    passed: &[ChangeRow],
     way: Move,
     sight: &Sight,
 ) -> Result<Vec<Item>, AppError> {
     if way == Move::Stay {
         return Ok(Vec::new());
     }
-    let passed = changes::through_unit_after(conn, at, &["household", "resident"], unit_id)?;
     if way == Move::Leave {
         let in_unit = households::ids_in_unit(conn, unit_id)?;
         let in_unit: Vec<&str> = in_unit.iter().map(String::as_str).collect();
         let now_in = households::by_ids(conn, &in_unit)?
             .into_iter()
             .map(|h| (h.record.id, h.record.version));
-        let homes = there_then(&passed, "household", unit_id, now_in);
+        let homes = there_then(passed, "household", unit_id, now_in);
         let ids: Vec<&str> = homes.keys().map(String::as_str).collect();
         let people = residents::of_households(conn, &ids)?
             .into_iter()
             .map(|p| (p.id, p.version));
-        let people = there_then(&passed, "resident", unit_id, people);
+        let people = there_then(passed, "resident", unit_id, people);
         let mut items: Vec<Item> = gone(Entity::Household, homes).collect();
         items.extend(gone(Entity::Resident, people));
         return Ok(items);
@@ -187,24 +194,24 @@ fn cases_crossing(
     caller: &Caller,
     unit_id: &str,
     at: i64,
+    passed: &[ChangeRow],
     way: Move,
     sight: &Sight,
 ) -> Result<Vec<Item>, AppError> {
     if way == Move::Stay {
         return Ok(Vec::new());
     }
-    let passed = changes::through_unit_after(conn, at, &["incident"], unit_id)?;
     if way == Move::Leave {
         let owned = store::ids_owned_by(conn, unit_id)?;
         let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
         let now_in = store::versions(conn, &owned)?;
         return Ok(gone(
             Entity::Incident,
-            there_then(&passed, "incident", unit_id, now_in),
+            there_then(passed, "incident", unit_id, now_in),
         )
         .collect());
     }
-    let mut cases = last_versions(passed.iter());
+    let mut cases = last_versions(passed.iter().filter(|c| c.entity == "incident"));
     for id in store::ids_owned_by(conn, unit_id)? {
         cases.entry(id).or_insert(0);
     }
