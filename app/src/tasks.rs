@@ -1,6 +1,7 @@
 //! A grid worker's next things to do (`GET /me/tasks`): the cases waiting for the caller's
 //! hands, and the households due a visit by the rules per tag, most urgent first, each with
-//! the reason it is there.
+//! the reason it is there. A phone gets the same list in its sync ([`for_sync`]), as one
+//! record that changes only when the list does.
 
 use crate::error::AppError;
 use crate::incidents::list::ListQuery;
@@ -9,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use wangge_domain::calendar::CST;
 use wangge_domain::incident::Action as CaseAction;
 use wangge_domain::{Action, Reach};
 use wangge_persistence::households::{self as homes, HouseholdCursor, HouseholdFilter};
@@ -51,10 +53,15 @@ const OPEN: [&str; 8] = [
 pub struct Task {
     /// `incident` or `visit`.
     pub kind: &'static str,
+    /// Why, in words that stay true while the phone is offline (dates, not "3 days ago").
     pub reason: String,
-    /// When it is due, if it has a deadline.
+    /// When it is due, if it has a deadline (a household never visited is due now, and has
+    /// none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub due: Option<String>,
+    /// Where it sorts: its due time, or now for a household never visited.
+    #[serde(skip)]
+    rank: Option<DateTime<Utc>>,
     pub overdue: bool,
     /// For a case: what the caller may do now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -72,21 +79,106 @@ pub struct Task {
 /// # Errors
 /// Database errors.
 pub fn mine(r: &mut Reader<'_>, limit: usize) -> Result<Vec<Task>, AppError> {
-    let now = Utc::now();
-    let mut tasks = cases(r, now)?;
-    tasks.extend(visits_due(r, now)?);
-    tasks.sort_by(|a, b| {
-        (!a.overdue, a.due.is_none(), &a.due).cmp(&(!b.overdue, b.due.is_none(), &b.due))
-    });
-    tasks.truncate(limit);
-    Ok(tasks)
+    Ok(gather(r, Utc::now(), limit)?.0)
 }
 
-fn cases(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppError> {
+/// Tasks a sync carries: the phone's copy of the list holds at most this many.
+pub const SYNC_LIMIT: usize = 200;
+
+/// The caller's tasks as a phone's sync carries them, with what tells whether they changed.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// The cases by id (the phone holds them from the same sync), households in brief.
+    pub items: Vec<Value>,
+    /// A digest of `items` (48 bits, so a JSON number reads it exactly): the same list, the
+    /// same digest.
+    pub digest: i64,
+    /// The first moment the clock alone changes the list (a deadline passing, a household
+    /// coming within a day of its visit), at most [`RECHECK_S`] from now, in Unix seconds.
+    pub until: i64,
+}
+
+/// The longest a phone's list goes unchecked when nothing changes in its scope.
+pub const RECHECK_S: i64 = 6 * 3600;
+
+/// The caller's tasks for a sync at `now`.
+///
+/// # Errors
+/// Database errors.
+pub fn for_sync(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Synced, AppError> {
+    let (tasks, next) = gather(r, now, SYNC_LIMIT)?;
+    let items: Vec<Value> = tasks.into_iter().map(brief).collect();
+    let digest = digest(&Value::Array(items.clone()).to_string());
+    let cap = now + Duration::seconds(RECHECK_S);
+    // Rounded up: at `until` the change has happened.
+    let until = next.map_or(cap, |n| n.min(cap));
+    let until = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
+    Ok(Synced {
+        items,
+        digest,
+        until,
+    })
+}
+
+/// A task as the sync carries it: the case by its id (its time left moves with the clock).
+fn brief(t: Task) -> Value {
+    let mut v = json!(t);
+    if let (Some(o), Some(case)) = (v.as_object_mut(), t.incident) {
+        o.remove("incident");
+        o.insert("incident_id".into(), case["id"].clone());
+    }
+    v
+}
+
+fn digest(text: &str) -> i64 {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    d.as_ref()
+        .iter()
+        .take(6)
+        .fold(0_i64, |n, b| (n << 8) | i64::from(*b))
+        .max(1)
+}
+
+/// The caller's first `limit` tasks at `now`, sorted, and the first moment after `now` at
+/// which the clock alone would change them.
+fn gather(
+    r: &mut Reader<'_>,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<(Vec<Task>, Option<DateTime<Utc>>), AppError> {
+    let (mut tasks, cases_next) = cases(r, now)?;
+    let (visits, visits_next) = visits_due(r, now)?;
+    tasks.extend(visits);
+    tasks.sort_by(|a, b| {
+        (!a.overdue, a.rank.is_none(), a.rank, a.kind, subject(a)).cmp(&(
+            !b.overdue,
+            b.rank.is_none(),
+            b.rank,
+            b.kind,
+            subject(b),
+        ))
+    });
+    tasks.truncate(limit);
+    let next = cases_next.into_iter().chain(visits_next).min();
+    Ok((tasks, next))
+}
+
+/// The case's or the household's id: ties sort alike every time.
+fn subject(t: &Task) -> Option<&str> {
+    t.incident
+        .as_ref()
+        .or(t.household.as_ref())
+        .and_then(|v| v["id"].as_str())
+}
+
+fn cases(
+    r: &mut Reader<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Task>, Option<DateTime<Utc>>), AppError> {
     if r.caller.reach(Action::ReadIncident) == Reach::Nothing
         && crate::incidents::caller_department(&r.caller).is_none()
     {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let q = ListQuery {
         filter: IncidentFilter {
@@ -104,12 +196,18 @@ fn cases(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppError> 
         now,
         r.svc.config.leaf,
     )?;
+    let ids: Vec<&str> = listed.iter().filter_map(|c| c["id"].as_str()).collect();
+    let mut loaded: HashMap<String, crate::incidents::Loaded> =
+        crate::incidents::load_many(r.conn, &r.caller, &ids)?
+            .into_iter()
+            .map(|l| (l.record.id.clone(), l))
+            .collect();
     let mut out = Vec::new();
+    let mut next: Option<DateTime<Utc>> = None;
     for case in listed {
-        let Some(id) = case["id"].as_str() else {
+        let Some(l) = case["id"].as_str().and_then(|id| loaded.remove(id)) else {
             continue;
         };
-        let l = crate::incidents::load(r.conn, &r.caller, id)?;
         let actions: Vec<&'static str> = l
             .allowed(&r.caller)?
             .into_iter()
@@ -119,17 +217,22 @@ fn cases(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppError> 
         if actions.is_empty() {
             continue;
         }
-        // The stage's deadline: the earliest still ahead of the case.
-        let due = case["deadlines"]
+        // The stage's deadline: the earliest of the case's.
+        let dues: Vec<(DateTime<Utc>, String)> = case["deadlines"]
             .as_object()
             .into_iter()
             .flat_map(|m| m.values())
-            .filter_map(|d| {
-                d["due"]
-                    .as_str()
-                    .map(|s| (s.to_owned(), d["overdue"] == json!(true)))
-            })
+            .filter_map(|d| d["due"].as_str())
+            .filter_map(|s| Some((parse(s)?, s.to_owned())))
+            .collect();
+        // Each deadline still ahead turns the case overdue when it passes.
+        next = dues
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| *t > now)
+            .chain(next)
             .min();
+        let due = dues.into_iter().min();
         out.push(Task {
             kind: "incident",
             reason: format!(
@@ -137,20 +240,30 @@ fn cases(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppError> 
                 case["status"].as_str().unwrap_or_default(),
                 actions.join(" or ")
             ),
-            overdue: due.as_ref().is_some_and(|(_, o)| *o),
-            due: due.map(|(d, _)| d),
+            overdue: due.as_ref().is_some_and(|(t, _)| *t < now),
+            rank: due.as_ref().map(|(t, _)| *t),
+            due: due.map(|(_, s)| s),
             actions,
             incident: Some(case),
             household: None,
         });
     }
-    Ok(out)
+    Ok((out, next))
 }
 
-fn visits_due(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppError> {
+fn parse(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn visits_due(
+    r: &mut Reader<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Task>, Option<DateTime<Utc>>), AppError> {
     let reach = r.caller.reach(Action::RecordVisit);
     if reach == Reach::Nothing {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     // Each household once, under its most frequent rule.
     let mut due_every: HashMap<String, (i32, String, homes::HouseholdRecord)> = HashMap::new();
@@ -191,19 +304,23 @@ fn visits_due(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppEr
     // Due within a day counts as due now: a worker plans the day ahead.
     let horizon = now + Duration::days(1);
     let mut out = Vec::new();
+    let mut next: Option<DateTime<Utc>> = None;
     for (id, (days, tag, h)) in due_every {
-        let visited = last
-            .get(&id)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc));
-        let due = visited.map_or(now, |v| v + Duration::days(i64::from(days)));
-        if due > horizon {
+        let visited = last.get(&id).and_then(|t| parse(t));
+        let due = visited.map(|v| v + Duration::days(i64::from(days)));
+        // The clock moves the household into the list a day before it is due, and makes it
+        // overdue when it is.
+        if let Some(d) = due {
+            let ahead = [d - Duration::days(1), d].into_iter().filter(|t| *t > now);
+            next = ahead.chain(next).min();
+        }
+        if due.is_some_and(|d| d > horizon) {
             continue;
         }
         let reason = match visited {
             Some(v) => format!(
-                "{tag}: last visited {} days ago, due every {days} days",
-                (now - v).num_days()
+                "{tag}: last visited on {}, due every {days} days",
+                v.with_timezone(&CST).format("%Y-%m-%d")
             ),
             None => format!("{tag}: never visited, due every {days} days"),
         };
@@ -214,12 +331,13 @@ fn visits_due(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppEr
         out.push(Task {
             kind: "visit",
             reason,
-            due: Some(stored_time(due)),
-            overdue: due < now,
+            due: due.map(stored_time),
+            rank: Some(due.unwrap_or(now)),
+            overdue: due.is_some_and(|d| d < now),
             actions: Vec::new(),
             incident: None,
             household: Some(household),
         });
     }
-    Ok(out)
+    Ok((out, next))
 }

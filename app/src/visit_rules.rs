@@ -2,7 +2,7 @@
 //! come from them), changed by the administrators of the whole grid.
 
 use crate::error::AppError;
-use crate::tx::{Audit, Entity, Reader, Tx};
+use crate::tx::{Audit, Change, Entity, Reader, Tx};
 use crate::versions;
 use serde_json::json;
 use wangge_domain::Tag;
@@ -17,6 +17,18 @@ pub const MAX_DAYS: i32 = 365;
 /// Database errors.
 pub fn list(r: &mut Reader<'_>) -> Result<Vec<VisitRule>, AppError> {
     Ok(store::all(r.conn)?)
+}
+
+/// A rule's change in the feed: not synced itself, but every phone's tasks follow it.
+fn change(tx: &mut Tx<'_>, tag: Tag, version: i64, deleted: bool) -> Result<(), AppError> {
+    tx.change(Change {
+        entity: Entity::VisitRule,
+        id: tag.as_str().to_owned(),
+        version,
+        deleted,
+        unit_path_before: None,
+        unit_path_after: None,
+    })
 }
 
 fn audit(tx: &mut Tx<'_>, tag: Tag, details: serde_json::Value) -> Result<(), AppError> {
@@ -77,6 +89,7 @@ pub fn put(
         Some(rule.version),
         details.clone(),
     )?;
+    change(tx, tag, rule.version, false)?;
     audit(tx, tag, details)?;
     Ok(rule)
 }
@@ -101,5 +114,6 @@ pub fn delete(tx: &mut Tx<'_>, tag: Tag, if_match: Option<i64>) -> Result<(), Ap
         Some(version + 1),
         details.clone(),
     )?;
+    change(tx, tag, version + 1, true)?;
     audit(tx, tag, details)
 }

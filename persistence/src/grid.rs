@@ -86,6 +86,17 @@ fn not_found(id: &str) -> StoreError {
     }
 }
 
+/// These units (those that exist), in no order.
+///
+/// # Errors
+/// Database errors.
+pub fn units_by_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<UnitRecord>, StoreError> {
+    Ok(units::table
+        .filter(units::id.eq_any(ids))
+        .select(UnitRecord::as_select())
+        .load(conn)?)
+}
+
 /// # Errors
 /// `NotFound` when no unit has this id.
 pub fn get_unit(conn: &mut AnyConnection, id: UnitId) -> Result<UnitRecord, StoreError> {

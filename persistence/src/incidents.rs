@@ -160,6 +160,17 @@ pub fn ids_owned_by(conn: &mut AnyConnection, unit_id: &str) -> Result<Vec<Strin
         .load(conn)?)
 }
 
+/// These cases (those that exist), in no order.
+///
+/// # Errors
+/// Database errors.
+pub fn by_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<IncidentRecord>, StoreError> {
+    Ok(incidents::table
+        .filter(incidents::id.eq_any(ids))
+        .select(IncidentRecord::as_select())
+        .load(conn)?)
+}
+
 /// The versions of these cases (those that exist).
 ///
 /// # Errors
@@ -358,6 +369,22 @@ pub fn summoned(conn: &mut AnyConnection, id: &str) -> Result<Vec<Summons>, Stor
         .filter(summons::incident_id.eq(id))
         .select(Summons::as_select())
         .order((summons::summoned_at.asc(), summons::department_id.asc()))
+        .load(conn)?)
+}
+
+/// The departments summoned to these cases, each case's in the order summoned.
+///
+/// # Errors
+/// Database errors.
+pub fn summoned_of(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<Summons>, StoreError> {
+    Ok(summons::table
+        .filter(summons::incident_id.eq_any(ids))
+        .select(Summons::as_select())
+        .order((
+            summons::incident_id.asc(),
+            summons::summoned_at.asc(),
+            summons::department_id.asc(),
+        ))
         .load(conn)?)
 }
 
@@ -714,6 +741,25 @@ pub fn attach(conn: &mut AnyConnection, row: &Attachment) -> Result<bool, StoreE
         .on_conflict_do_nothing()
         .execute(c))?;
     Ok(n == 1)
+}
+
+/// The attachments of these cases, each case's oldest first.
+///
+/// # Errors
+/// Database errors.
+pub fn attachments_of_cases(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<Vec<Attachment>, StoreError> {
+    Ok(attachments::table
+        .filter(attachments::incident_id.eq_any(ids))
+        .select(Attachment::as_select())
+        .order((
+            attachments::incident_id.asc(),
+            attachments::created_at.asc(),
+            attachments::hash.asc(),
+        ))
+        .load(conn)?)
 }
 
 /// A case's attachments, oldest first.

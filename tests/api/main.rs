@@ -38,6 +38,7 @@ mod stats;
 mod stats_coverage;
 mod sync;
 mod sync_scope;
+mod sync_tasks;
 mod sync_upload;
 mod tasks;
 mod units;

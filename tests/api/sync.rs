@@ -77,9 +77,12 @@ impl Phone {
             let (entity, rid) = (c["entity"].as_str().unwrap(), c["id"].as_str().unwrap());
             let (version, op) = (c["version"].as_i64().unwrap(), c["op"].as_str().unwrap());
             let key = (entity.to_owned(), rid.to_owned());
+            // The tasks come again whole after a first sync or a scope change, where the
+            // cursor no longer holds what the phone has.
             assert!(
                 op == "delete"
                     || self.repeats_allowed
+                    || entity == "tasks"
                     || self.records.get(&key).map(|r| r.0) != Some(version),
                 "sent a version the phone holds: {c}"
             );
@@ -103,13 +106,22 @@ impl Phone {
             .count()
     }
 
-    /// What the server's lists show too: every record but units (see `units_of`).
+    /// What the server's lists show too: every record but units (see `units_of`) and the
+    /// caller's tasks (see `tasks`).
     pub(crate) fn versions(&self) -> BTreeMap<(String, String), i64> {
         self.records
             .iter()
-            .filter(|((e, _), _)| e != "unit")
+            .filter(|((e, _), _)| e != "unit" && e != "tasks")
             .map(|(k, (v, _))| (k.clone(), *v))
             .collect()
+    }
+
+    /// The caller's tasks held: their version (a digest) and items.
+    pub(crate) fn tasks(&self) -> Option<(i64, Vec<Value>)> {
+        self.records
+            .iter()
+            .find(|((e, _), _)| e == "tasks")
+            .map(|(_, (v, d))| (*v, d["items"].as_array().unwrap().clone()))
     }
 
     /// The units held: id → (version, data).

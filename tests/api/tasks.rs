@@ -6,28 +6,36 @@ use serde_json::{Value, json};
 
 const IN_COMMUNITY: (f64, f64) = (21.6, 111.05);
 
-struct World {
-    app: TestApp,
-    staff: String,
-    worker: String,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) grid: SmallGrid,
+    pub(crate) staff: String,
+    pub(crate) worker: String,
+    pub(crate) worker_id: String,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let app = TestApp::spawn().await;
     let grid = SmallGrid::build(&app).await;
     let (_, staff) = app.staff("tasks.staff", &grid).await;
-    let (_, worker) = app
+    let (worker_id, worker) = app
         .user(
             "tasks.worker",
             &["grid_worker"],
             &[(id(&grid.community), true)],
         )
         .await;
-    World { app, staff, worker }
+    World {
+        app,
+        grid,
+        staff,
+        worker,
+        worker_id,
+    }
 }
 
 /// A household with tags, visited `days_ago` days ago (or never).
-async fn household(w: &World, n: u32, tags: &[&str], days_ago: Option<i64>) -> String {
+pub(crate) async fn household(w: &World, n: u32, tags: &[&str], days_ago: Option<i64>) -> String {
     let (lat, lng) = IN_COMMUNITY;
     let h = w
         .app
@@ -62,16 +70,18 @@ async fn household(w: &World, n: u32, tags: &[&str], days_ago: Option<i64>) -> S
     hid
 }
 
-async fn tasks(w: &World, token: &str) -> Vec<Value> {
+pub(crate) async fn tasks(w: &World, token: &str) -> Vec<Value> {
     let r = w.app.get_as(token, "/api/v1/me/tasks").await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()["items"].as_array().unwrap().clone()
 }
 
-fn subject(t: &Value) -> (&str, &str) {
+/// A task's kind and the id of its household or case (by `incident_id` in a sync).
+pub(crate) fn subject(t: &Value) -> (&str, &str) {
     let id = t["household"]["id"]
         .as_str()
         .or(t["incident"]["id"].as_str())
+        .or(t["incident_id"].as_str())
         .unwrap();
     (t["kind"].as_str().unwrap(), id)
 }
@@ -101,14 +111,23 @@ async fn a_workers_tasks_are_cases_waiting_for_them_and_households_due_a_visit_m
         "{mine:#?}"
     );
     assert_eq!(mine[0]["overdue"], true);
-    assert!(
-        mine[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("last visited 8 days ago, due every 7 days"),
+    // Reasons in words that stay true offline: the date of the last visit, in China time.
+    let eight_days_ago = (chrono::Utc::now() - chrono::Duration::days(8))
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(
+        mine[0]["reason"],
+        format!("elderly_alone: last visited on {eight_days_ago}, due every 7 days"),
         "{}",
         mine[0]
     );
+    let due = chrono::DateTime::parse_from_rfc3339(mine[0]["due"].as_str().unwrap()).unwrap();
+    let visited = chrono::DateTime::parse_from_rfc3339(
+        mine[0]["household"]["last_visited_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(due - visited, chrono::Duration::days(7), "{}", mine[0]);
     assert!(
         mine[1]["reason"]
             .as_str()
@@ -117,6 +136,9 @@ async fn a_workers_tasks_are_cases_waiting_for_them_and_households_due_a_visit_m
         "{}",
         mine[1]
     );
+    // Never visited: due now, so no date to name, and it sorts as due now.
+    assert!(mine[1].get("due").is_none(), "{}", mine[1]);
+    assert_eq!(mine[1]["overdue"], false);
     // Staff see the case waiting for them to register it.
     let staff = tasks(&w, &w.staff).await;
     let theirs = staff.iter().find(|t| t["kind"] == "incident").unwrap();

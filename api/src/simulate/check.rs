@@ -49,7 +49,7 @@ impl Truth {
 
     /// What a phone of `token`, assigned `unit` (which has no units below it), should hold:
     /// every category and calendar day, its unit and those above, the households of its
-    /// scope with their residents, the cases its list shows.
+    /// scope with their residents, the cases its list shows, and its tasks.
     ///
     /// # Errors
     /// A read that failed.
@@ -105,8 +105,27 @@ impl Truth {
                 put("resident", p["id"].as_str(), &p);
             }
         }
+        // The tasks as a set: their order moves with the clock (overdue first).
+        for t in self.get(token, "/api/v1/me/tasks?limit=200").await?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            out.insert(("task".to_owned(), task_key(&t)), 0);
+        }
         Ok(out)
     }
+}
+
+/// A task as `<kind>:<id of its household or case>`, from `GET /me/tasks` or a sync.
+#[must_use]
+pub fn task_key(t: &Value) -> String {
+    let id = t["household"]["id"]
+        .as_str()
+        .or(t["incident"]["id"].as_str())
+        .or(t["incident_id"].as_str())
+        .unwrap_or_default();
+    format!("{}:{id}", t["kind"].as_str().unwrap_or_default())
 }
 
 /// How many times the server shows an operation's effect (0: lost; 2 or more: duplicated).

@@ -431,12 +431,20 @@ impl Phone {
         Err(format!("{}: sync did not end", self.name))
     }
 
-    /// The phone's copy as (entity, id) → version, of the kinds a download brings.
+    /// The phone's copy as (entity, id) → version, of the records a download brings, and
+    /// each task it holds as (`task`, `<kind>:<id>`) → 0 (see `check::Truth::view`).
     pub fn versions(&self) -> BTreeMap<(String, String), i64> {
+        let tasks = self
+            .records
+            .iter()
+            .filter(|((e, _), _)| e == "tasks")
+            .flat_map(|(_, (_, data))| data["items"].as_array().cloned().unwrap_or_default())
+            .map(|t| (("task".to_owned(), super::check::task_key(&t)), 0));
         self.records
             .iter()
-            .filter(|((e, _), _)| e != "visit" && e != "patrol")
+            .filter(|((e, _), _)| !["visit", "patrol", "tasks"].contains(&e.as_str()))
             .map(|(k, (v, _))| (k.clone(), *v))
+            .chain(tasks)
             .collect()
     }
 }

@@ -14,19 +14,22 @@ use wangge_persistence::changes::{self, ChangeRow};
 use wangge_persistence::households::{self, Household};
 use wangge_persistence::residents::{self, ResidentRecord};
 
-/// A page of the feed after `at`, as seen from the caller's scope.
+/// A page of the feed after `at`, as seen from the caller's scope, and whether it saw
+/// anything that may change the caller's tasks: a change it brings, a visit in the scope, a
+/// visit rule.
 pub(super) fn feed(
     conn: &mut AnyConnection,
     caller: &Caller,
     at: i64,
     limit: i64,
-) -> Result<Page, AppError> {
+) -> Result<(Page, bool), AppError> {
     let reach = caller.reach(Action::ReadHousehold);
     let scan = limit.saturating_mul(SCAN_PER_ITEM);
     let rows = changes::after(conn, at, scan)?;
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) == scan;
     let next = Cursor::Feed {
         at: rows.last().and_then(|c| c.position).unwrap_or(at),
+        tasks: None,
     };
     let sight = Sight::of(reach);
     let inside = |p: &Option<String>| sight.holds(p.as_ref());
@@ -198,7 +201,12 @@ pub(super) fn feed(
         n <= from_crossings
             || !matches!(i, Item::Gone { entity, id, .. } if crossed.contains(&(entity.as_str(), id.clone())))
     });
-    Ok(Page { items, next, more })
+    let touched = !items.is_empty()
+        || rows.iter().any(|c| {
+            c.entity == Entity::VisitRule.as_str()
+                || (c.entity == Entity::Visit.as_str() && inside(&c.unit_path_after))
+        });
+    Ok((Page { items, next, more }, touched))
 }
 
 /// A change of a category or calendar day: the record if it is still at that version, a

@@ -15,7 +15,11 @@
 //! Categories and the working-day calendar are the same for everyone: a first sync begins
 //! with all of them, and every change of one is in every scope.
 //!
-//! This first part covers those, households and residents (masked, as in lists).
+//! The caller's tasks travel as one record (`tasks`) on the page that ends a sync, when the
+//! list differs from the one the phone holds: the feed's cursor carries the list's digest and
+//! the moment the clock next changes it, so an idle phone's poll does not recompute it. A
+//! page that brings anything of the scope, or a visit in it, or a changed visit rule, has it
+//! checked again.
 
 mod crossing;
 mod feed;
@@ -57,12 +61,20 @@ pub enum Cursor {
     },
     Feed {
         at: i64,
+        tasks: Option<TasksMark>,
     },
     Rescope {
         at: i64,
         from: String,
         after: Option<String>,
     },
+}
+
+/// The tasks a phone holds: their digest, and when to look again (Unix seconds; 0 at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TasksMark {
+    pub digest: i64,
+    pub until: i64,
 }
 
 /// A cursor with the tag of the scope the phone's copy stands for ([`scopes`]).
@@ -100,6 +112,12 @@ pub enum Item {
         record: UnitRecord,
         coverage: Option<Vec<String>>,
     },
+    /// The caller's tasks (`crate::tasks::Synced::items`), under the caller's id.
+    Tasks {
+        id: String,
+        digest: i64,
+        items: Vec<Value>,
+    },
     /// Deleted, or out of the caller's scope now.
     Gone {
         entity: Entity,
@@ -125,6 +143,7 @@ impl Item {
             Self::Visit(v) => ("visit", v.id.clone(), 1),
             Self::Patrol(p) => ("patrol", p.id.clone(), p.version),
             Self::Unit { record, .. } => ("unit", record.id.clone(), record.version),
+            Self::Tasks { id, digest, .. } => ("tasks", id.clone(), *digest),
             Self::Gone {
                 entity,
                 id,
@@ -199,7 +218,7 @@ pub fn download(
         Some(t) if t.scope == tag => t.cursor,
         // The account's scope changed under a phone reading the feed: move it across.
         Some(Tagged {
-            cursor: Cursor::Feed { at },
+            cursor: Cursor::Feed { at, .. },
             scope,
         }) => Cursor::Rescope {
             at,
@@ -213,14 +232,14 @@ pub fn download(
         }
     };
     let at = match &cursor {
-        Cursor::Whole { at, .. } | Cursor::Feed { at } | Cursor::Rescope { at, .. } => *at,
+        Cursor::Whole { at, .. } | Cursor::Feed { at, .. } | Cursor::Rescope { at, .. } => *at,
     };
     if at < pruned || at > last {
         return Err(expired(
             "this cursor is older than the kept change feed (or not one it gave); sync again from the start",
         ));
     }
-    let page = match cursor {
+    let mut page = match cursor {
         Cursor::Whole {
             at,
             stage: Stage::Households(after),
@@ -233,7 +252,24 @@ pub fn download(
             at,
             stage: Stage::Units(after),
         } => units::whole_units(conn, caller, at, after.as_deref(), limit)?,
-        Cursor::Feed { at } => feed(conn, caller, at, limit)?,
+        Cursor::Feed { at, tasks } => {
+            let (page, touched) = feed(conn, caller, at, limit)?;
+            // Anything of the scope may change the tasks: look again on the last page.
+            let tasks = tasks.map(|m| {
+                if touched {
+                    TasksMark { until: 0, ..m }
+                } else {
+                    m
+                }
+            });
+            Page {
+                next: match page.next {
+                    Cursor::Feed { at, .. } => Cursor::Feed { at, tasks },
+                    other => other,
+                },
+                ..page
+            }
+        }
         Cursor::Rescope { at, from, after } => {
             let old = caller
                 .account_id()
@@ -252,7 +288,44 @@ pub fn download(
             "the change feed was pruned past this cursor; sync again from the start",
         ));
     }
+    if !page.more
+        && let Cursor::Feed { at, tasks } = page.next
+    {
+        let (item, mark) = tasks_for(r, tasks, chrono::Utc::now())?;
+        page.items.extend(item);
+        page.next = Cursor::Feed {
+            at,
+            tasks: Some(mark),
+        };
+    }
     Ok((page, tag))
+}
+
+/// The caller's tasks for the page that ends a sync: the record, unless the phone holds the
+/// same list (`mark`), and the mark to hold now.
+fn tasks_for(
+    r: &mut Reader<'_>,
+    mark: Option<TasksMark>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Option<Item>, TasksMark), AppError> {
+    if let Some(m) = mark.filter(|m| now.timestamp() < m.until) {
+        return Ok((None, m));
+    }
+    let t = crate::tasks::for_sync(r, now)?;
+    let now_mark = TasksMark {
+        digest: t.digest,
+        until: t.until,
+    };
+    if mark.is_some_and(|m| m.digest == t.digest) {
+        return Ok((None, now_mark));
+    }
+    let id = r.caller.account_id().unwrap_or("me").to_owned();
+    let item = Item::Tasks {
+        id,
+        digest: t.digest,
+        items: t.items,
+    };
+    Ok((Some(item), now_mark))
 }
 
 /// How the caller sees cases: by units (their reach), or as a department; `None` if not.

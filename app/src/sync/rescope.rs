@@ -148,7 +148,7 @@ pub(super) fn rescope(
     }
     let done = last.is_none() || ids.iter().next_back() == last.as_ref();
     let next = if done {
-        Cursor::Feed { at }
+        Cursor::Feed { at, tasks: None }
     } else {
         Cursor::Rescope {
             at,

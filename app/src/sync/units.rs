@@ -60,7 +60,7 @@ pub(super) fn whole_units(
         Reach::Nothing => {
             return Ok(Page {
                 items: Vec::new(),
-                next: Cursor::Feed { at },
+                next: Cursor::Feed { at, tasks: None },
                 more: true,
             });
         }
@@ -91,7 +91,7 @@ pub(super) fn whole_units(
             at,
             stage: Stage::Units(Some(u.id.clone())),
         },
-        _ => Cursor::Feed { at },
+        _ => Cursor::Feed { at, tasks: None },
     };
     rows.extend(inside);
     // Read after the page: whatever changed before it was read is in it.

@@ -13,7 +13,7 @@ use crate::startup::{AppState, StateExt};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
-use wangge_app::sync::{Cursor, Item, Stage, Tagged};
+use wangge_app::sync::{Cursor, Item, Stage, Tagged, TasksMark};
 use wangge_domain::UnitId;
 use wangge_persistence::households::HouseholdCursor;
 
@@ -27,8 +27,10 @@ pub struct SyncQuery {
 /// Every cursor is `<kind>.<position>.<scope tag>[.<rest>]`: `w.<p>.<t>` (a first sync
 /// beginning), `w.<p>.<t>.<unit id>.<household id>` (going on through households),
 /// `w.<p>.<t>.i[.<incident id>]` (through cases), `w.<p>.<t>.u[.<unit id>]` (through units),
-/// `f.<p>.<t>` (the feed after a position), `r.<p>.<t>.<old tag>[.<unit id>]` (moving from
-/// the scope the phone had to the account's scope now, after a unit).
+/// `f.<p>.<t>[.<tasks digest>.<until>]` (the feed after a position, with the tasks the phone
+/// holds: their digest in 12 hex digits, and the Unix second to look at them again),
+/// `r.<p>.<t>.<old tag>[.<unit id>]` (moving from the scope the phone had to the account's
+/// scope now, after a unit).
 fn format_cursor(c: &Tagged) -> String {
     let t = &c.scope;
     match &c.cursor {
@@ -56,7 +58,8 @@ fn format_cursor(c: &Tagged) -> String {
             at,
             stage: Stage::Units(Some(id)),
         } => format!("w.{at}.{t}.u.{id}"),
-        Cursor::Feed { at } => format!("f.{at}.{t}"),
+        Cursor::Feed { at, tasks: None } => format!("f.{at}.{t}"),
+        Cursor::Feed { at, tasks: Some(m) } => format!("f.{at}.{t}.{:012x}.{}", m.digest, m.until),
         Cursor::Rescope {
             at,
             from,
@@ -80,13 +83,22 @@ fn parse_cursor(s: &str) -> Result<Tagged, ApiError> {
             .then(|| s.to_owned())
             .ok_or_else(bad)
     };
+    // Digits only, as written: no sign, no leading zero.
+    let number = |a: &str| {
+        (a.bytes().all(|b| b.is_ascii_digit()) && (a == "0" || !a.starts_with('0')))
+            .then(|| a.parse::<i64>().ok())
+            .flatten()
+            .ok_or_else(bad)
+    };
+    let digest = |d: &str| {
+        (d.len() == 12 && d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| i64::from_str_radix(d, 16).ok())
+            .flatten()
+            .ok_or_else(bad)
+    };
     let mut parts = s.split('.');
     let (kind, at, scope) = (parts.next(), parts.next(), parts.next());
-    // Digits only, as written: no sign, no leading zero.
-    let at = at
-        .filter(|a| a.bytes().all(|b| b.is_ascii_digit()) && (*a == "0" || !a.starts_with('0')))
-        .and_then(|a| a.parse::<i64>().ok())
-        .ok_or_else(bad)?;
+    let at = number(at.unwrap_or_default())?;
     let rest: Vec<&str> = parts.collect();
     let Some(scope) = scope.filter(|t| tag(t).is_ok()) else {
         return Err(if untagged(kind, scope, &rest) {
@@ -103,7 +115,14 @@ fn parse_cursor(s: &str) -> Result<Tagged, ApiError> {
     let scope = scope.to_owned();
     let whole = |stage| Ok(Cursor::Whole { at, stage });
     let cursor = match (kind, rest.as_slice()) {
-        (Some("f"), []) => Ok(Cursor::Feed { at }),
+        (Some("f"), []) => Ok(Cursor::Feed { at, tasks: None }),
+        (Some("f"), [d, until]) => Ok(Cursor::Feed {
+            at,
+            tasks: Some(TasksMark {
+                digest: digest(d)?,
+                until: number(until)?,
+            }),
+        }),
         (Some("r"), [from]) => Ok(Cursor::Rescope {
             at,
             from: tag(from)?,
@@ -217,7 +236,21 @@ mod tests {
                 at: 7,
                 stage: Stage::Units(Some(case.clone())),
             },
-            Cursor::Feed { at: 0 },
+            Cursor::Feed { at: 0, tasks: None },
+            Cursor::Feed {
+                at: 9,
+                tasks: Some(TasksMark {
+                    digest: 0xfff_ffff_ffff,
+                    until: 1_796_000_000,
+                }),
+            },
+            Cursor::Feed {
+                at: 9,
+                tasks: Some(TasksMark {
+                    digest: 0,
+                    until: 0,
+                }),
+            },
             Cursor::Rescope {
                 at: 5,
                 from: "0123456789abcdef".into(),
@@ -250,6 +283,12 @@ mod tests {
             "r.3.fedcba9876543210",
             "r.3.fedcba9876543210.xyz",
             "f.9999999999999999999.fedcba9876543210",
+            "f.3.fedcba9876543210.0123456789ab",
+            "f.3.fedcba9876543210.0123456789a.5",
+            "f.3.fedcba9876543210.0123456789AB.5",
+            "f.3.fedcba9876543210.0123456789ab.05",
+            "f.3.fedcba9876543210.0123456789ab.-5",
+            "f.3.fedcba9876543210.0123456789ab.5.6",
         ] {
             let e = parse_cursor(bad).err().map(|e| e.status.as_u16());
             assert_eq!(e, Some(400), "{bad}");

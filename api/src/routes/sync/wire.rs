@@ -40,6 +40,13 @@ impl Serialize for Wire<'_> {
             Item::Patrol(p) => {
                 m.serialize_field("data", &NoNulls(&super::super::patrols::body(p)))?;
             }
+            Item::Tasks { items, .. } => {
+                #[derive(Serialize)]
+                struct Tasks<'a> {
+                    items: &'a [Value],
+                }
+                m.serialize_field("data", &Tasks { items })?;
+            }
             Item::Unit { record, coverage } => {
                 let body = super::super::units::UnitBody::from(record.clone());
                 let mut data = value(serde_json::to_value(body))?;
