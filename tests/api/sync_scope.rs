@@ -503,3 +503,44 @@ async fn a_unit_that_left_names_only_what_the_phone_could_have_held() {
     assert_eq!(phone.local(), 0);
     holds_the_scope(&s, &phone, &s.worker).await;
 }
+
+#[actix_web::test]
+async fn a_worker_left_without_units_keeps_nothing_of_the_old_scope() {
+    let s = scene().await;
+    let homes = [
+        home(&s, 1, IN_COMMUNITY, None).await,
+        home(&s, 2, IN_COMMUNITY, None).await,
+    ];
+    let case = report(&s, IN_COMMUNITY).await;
+    settled(&s.app).await;
+    let mut phone = Phone::default();
+    phone.sync(&s.app, &s.worker, 50).await;
+    assert_eq!(phone.local(), 4, "two households with a resident each");
+
+    // Every assignment taken away: a first sync is refused, but the phone's next sync takes
+    // away all it held of the scope (residents' data included) instead of leaving it there.
+    assign(&s, &s.worker_id, &[]).await;
+    settled(&s.app).await;
+    let r = s.app.get_as(&s.worker, "/api/v1/sync").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "forbidden"),
+        "{}",
+        r.text
+    );
+    let before = phone.log.len();
+    phone.sync(&s.app, &s.worker, 50).await;
+    let gone = ops(&phone.log[before..], "delete");
+    for h in &homes {
+        assert!(gone.contains(&key("household", h)), "{gone:?}");
+    }
+    assert!(gone.contains(&key("incident", &case)), "{gone:?}");
+    let left: BTreeSet<&str> = phone.records.keys().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        left,
+        BTreeSet::from(["calendar_day", "category", "tasks"]),
+        "only what every account reads, and its (empty) tasks"
+    );
+    assert_eq!(phone.tasks().map(|t| t.1), Some(Vec::new()));
+    assert_eq!(phone.sync(&s.app, &s.worker, 50).await, 0, "nothing new");
+}

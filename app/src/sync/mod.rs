@@ -191,10 +191,10 @@ type Key = (String, String);
 /// tag of the scope it leaves the phone in.
 ///
 /// # Errors
-/// 403 without units or a department; `cursor_expired` (410) for a cursor below the last
-/// pruned position (what follows it is gone) or beyond the feed's end, a first sync during
-/// which too much changed or the caller's scope changed, and a scope change the server
-/// cannot trace (the old scope not kept, or another department).
+/// 403 for a first sync without units or a department; `cursor_expired` (410) for a
+/// cursor below the last pruned position (what follows it is gone) or beyond the feed's
+/// end, a first sync during which too much changed or the caller's scope changed, and a
+/// scope change the server cannot trace (the old scope not kept, or another department).
 pub fn download(
     r: &mut Reader<'_>,
     cursor: Option<Tagged>,
@@ -203,7 +203,9 @@ pub fn download(
     let conn = &mut *r.conn;
     let (caller, svc) = (&r.caller, r.svc);
     let homes = caller.reach(Action::ReadHousehold);
-    if homes == Reach::Nothing && viewer(caller).is_none() {
+    // A phone whose account lost every unit goes on from its cursor, so that what it holds
+    // leaves it as tombstones; only a first sync needs a scope.
+    if cursor.is_none() && homes == Reach::Nothing && viewer(caller).is_none() {
         return Err(AppError::forbidden(
             "sync needs a scope: assigned units, or a department",
         ));
