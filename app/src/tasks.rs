@@ -139,15 +139,22 @@ fn digest(text: &str) -> i64 {
         .max(1)
 }
 
+/// How finely the clock's bringing a household into the list (a day ahead of its visit) is
+/// timed: a scope of thousands of households would otherwise change its list every few
+/// minutes, for a horizon that is only a day's planning.
+const ENTERING_STEP_S: i64 = 15 * 60;
+
 /// The caller's first `limit` tasks at `now`, sorted, and the first moment after `now` at
-/// which the clock alone would change them.
+/// which the clock alone would change them: a kept task turning overdue, or a household
+/// coming within a day of its visit (at the next [`ENTERING_STEP_S`]). A task beyond `limit`
+/// turning overdue is not watched (the list is checked again within [`RECHECK_S`]).
 fn gather(
     r: &mut Reader<'_>,
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<(Vec<Task>, Option<DateTime<Utc>>), AppError> {
-    let (mut tasks, cases_next) = cases(r, now)?;
-    let (visits, visits_next) = visits_due(r, now)?;
+    let mut tasks = cases(r, now)?;
+    let (visits, entering) = visits_due(r, now)?;
     tasks.extend(visits);
     tasks.sort_by(|a, b| {
         (!a.overdue, a.rank.is_none(), a.rank, a.kind, subject(a)).cmp(&(
@@ -159,8 +166,18 @@ fn gather(
         ))
     });
     tasks.truncate(limit);
-    let next = cases_next.into_iter().chain(visits_next).min();
-    Ok((tasks, next))
+    let overdue_next = tasks
+        .iter()
+        .filter_map(|t| t.rank.filter(|d| t.due.is_some() && *d > now))
+        .min();
+    let entering = entering.map(|t| step_up(t, ENTERING_STEP_S));
+    Ok((tasks, overdue_next.into_iter().chain(entering).min()))
+}
+
+/// `t` rounded up to a whole multiple of `step_s` seconds since the epoch.
+fn step_up(t: DateTime<Utc>, step_s: i64) -> DateTime<Utc> {
+    let s = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+    DateTime::<Utc>::from_timestamp((s + step_s - 1).div_euclid(step_s) * step_s, 0).unwrap_or(t)
 }
 
 /// The case's or the household's id: ties sort alike every time.
@@ -171,14 +188,11 @@ fn subject(t: &Task) -> Option<&str> {
         .and_then(|v| v["id"].as_str())
 }
 
-fn cases(
-    r: &mut Reader<'_>,
-    now: DateTime<Utc>,
-) -> Result<(Vec<Task>, Option<DateTime<Utc>>), AppError> {
+fn cases(r: &mut Reader<'_>, now: DateTime<Utc>) -> Result<Vec<Task>, AppError> {
     if r.caller.reach(Action::ReadIncident) == Reach::Nothing
         && crate::incidents::caller_department(&r.caller).is_none()
     {
-        return Ok((Vec::new(), None));
+        return Ok(Vec::new());
     }
     let q = ListQuery {
         filter: IncidentFilter {
@@ -203,7 +217,6 @@ fn cases(
             .map(|l| (l.record.id.clone(), l))
             .collect();
     let mut out = Vec::new();
-    let mut next: Option<DateTime<Utc>> = None;
     for case in listed {
         let Some(l) = case["id"].as_str().and_then(|id| loaded.remove(id)) else {
             continue;
@@ -225,13 +238,6 @@ fn cases(
             .filter_map(|d| d["due"].as_str())
             .filter_map(|s| Some((parse(s)?, s.to_owned())))
             .collect();
-        // Each deadline still ahead turns the case overdue when it passes.
-        next = dues
-            .iter()
-            .map(|(t, _)| *t)
-            .filter(|t| *t > now)
-            .chain(next)
-            .min();
         let due = dues.into_iter().min();
         out.push(Task {
             kind: "incident",
@@ -248,7 +254,7 @@ fn cases(
             household: None,
         });
     }
-    Ok((out, next))
+    Ok(out)
 }
 
 fn parse(s: &str) -> Option<DateTime<Utc>> {
@@ -257,6 +263,7 @@ fn parse(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The households due a visit within a day, and when the next one not yet listed will be.
 fn visits_due(
     r: &mut Reader<'_>,
     now: DateTime<Utc>,
@@ -304,17 +311,13 @@ fn visits_due(
     // Due within a day counts as due now: a worker plans the day ahead.
     let horizon = now + Duration::days(1);
     let mut out = Vec::new();
-    let mut next: Option<DateTime<Utc>> = None;
+    let mut entering: Option<DateTime<Utc>> = None;
     for (id, (days, tag, h)) in due_every {
         let visited = last.get(&id).and_then(|t| parse(t));
         let due = visited.map(|v| v + Duration::days(i64::from(days)));
-        // The clock moves the household into the list a day before it is due, and makes it
-        // overdue when it is.
-        if let Some(d) = due {
-            let ahead = [d - Duration::days(1), d].into_iter().filter(|t| *t > now);
-            next = ahead.chain(next).min();
-        }
-        if due.is_some_and(|d| d > horizon) {
+        if let Some(d) = due.filter(|d| *d > horizon) {
+            let enters = d - Duration::days(1);
+            entering = Some(entering.map_or(enters, |e| e.min(enters)));
             continue;
         }
         let reason = match visited {
@@ -339,5 +342,42 @@ fn visits_due(
             household: Some(household),
         });
     }
-    Ok((out, next))
+    Ok((out, entering))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_household_enters_the_list_at_the_next_step_never_before_it_is_due_to() {
+        let at = |s: &str| parse(s).unwrap();
+        let step = ENTERING_STEP_S;
+        assert_eq!(
+            step_up(at("2026-12-06T10:00:00Z"), step),
+            at("2026-12-06T10:00:00Z")
+        );
+        assert_eq!(
+            step_up(at("2026-12-06T10:00:00.001Z"), step),
+            at("2026-12-06T10:15:00Z")
+        );
+        assert_eq!(
+            step_up(at("2026-12-06T10:14:59Z"), step),
+            at("2026-12-06T10:15:00Z")
+        );
+        assert_eq!(
+            step_up(at("2026-12-06T10:14:59Z"), 1),
+            at("2026-12-06T10:14:59Z")
+        );
+    }
+
+    #[test]
+    fn digests_fit_a_json_number_and_are_never_zero() {
+        for text in ["", "[]", "[{\"kind\":\"visit\"}]"] {
+            let d = digest(text);
+            assert!((1..1 << 48).contains(&d), "{d}");
+        }
+        assert_ne!(digest("[]"), digest("[{}]"));
+    }
 }

@@ -116,6 +116,27 @@ async fn a_sync_ends_with_the_callers_tasks_and_sends_them_again_only_when_they_
     assert_eq!(r.json()["next_cursor"], json!(cursor));
     assert!(r.text.len() < 1024, "{} bytes", r.text.len());
 
+    // A household of the scope changes, which its tasks do not show: it comes, they do not.
+    let r = w
+        .app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/households/{overdue}"),
+            Some(&w.staff),
+            Some(json!({ "notes": "门牌换新" })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = sync(&w, &mut phone).await;
+    assert!(
+        got.iter()
+            .any(|c| c["entity"] == "household" && c["id"] == json!(overdue)),
+        "{got:#?}"
+    );
+    assert!(tasks_in(&got).is_empty(), "the same tasks again: {got:#?}");
+    assert_eq!(phone.tasks().unwrap().0, v1);
+
     // A case dispatched to the worker: the case and the tasks naming it arrive together.
     let (lat, lng) = IN_COMMUNITY;
     let r = w

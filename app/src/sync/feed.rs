@@ -201,11 +201,16 @@ pub(super) fn feed(
         n <= from_crossings
             || !matches!(i, Item::Gone { entity, id, .. } if crossed.contains(&(entity.as_str(), id.clone())))
     });
+    // Visits and their rules count where the caller's tasks list visits.
+    let visits = caller.reach(Action::RecordVisit);
+    let visit_sight = Sight::of(visits);
     let touched = !items.is_empty()
-        || rows.iter().any(|c| {
-            c.entity == Entity::VisitRule.as_str()
-                || (c.entity == Entity::Visit.as_str() && inside(&c.unit_path_after))
-        });
+        || (visits != Reach::Nothing
+            && rows.iter().any(|c| {
+                c.entity == Entity::VisitRule.as_str()
+                    || (c.entity == Entity::Visit.as_str()
+                        && visit_sight.holds(c.unit_path_after.as_ref()))
+            }));
     Ok((Page { items, next, more }, touched))
 }
 

@@ -203,9 +203,16 @@ pub fn download(
     let conn = &mut *r.conn;
     let (caller, svc) = (&r.caller, r.svc);
     let homes = caller.reach(Action::ReadHousehold);
-    // A phone whose account lost every unit goes on from its cursor, so that what it holds
-    // leaves it as tombstones; only a first sync needs a scope.
-    if cursor.is_none() && homes == Reach::Nothing && viewer(caller).is_none() {
+    // A phone whose account lost every unit goes on from its feed cursor, so that what it
+    // holds leaves it as tombstones; only a first sync needs a scope.
+    let goes_on = matches!(
+        cursor,
+        Some(Tagged {
+            cursor: Cursor::Feed { .. } | Cursor::Rescope { .. },
+            ..
+        })
+    );
+    if !goes_on && homes == Reach::Nothing && viewer(caller).is_none() {
         return Err(AppError::forbidden(
             "sync needs a scope: assigned units, or a department",
         ));
