@@ -544,3 +544,30 @@ async fn a_worker_left_without_units_keeps_nothing_of_the_old_scope() {
     assert_eq!(phone.tasks().map(|t| t.1), Some(Vec::new()));
     assert_eq!(phone.sync(&s.app, &s.worker, 50).await, 0, "nothing new");
 }
+
+#[actix_web::test]
+async fn a_unit_deleted_after_the_worker_moved_away_leaves_the_phone_too() {
+    let s = scene().await;
+    let group = s
+        .app
+        .create_unit("440904001001001", "一组", 4, Some(id(&s.grid.community)))
+        .await;
+    let gid = id(&group).to_owned();
+    settled(&s.app).await;
+    let mut phone = Phone::default();
+    phone.sync(&s.app, &s.worker, 50).await;
+    assert!(phone.records.contains_key(&key("unit", &gid)));
+
+    // Moved to the other community; then the group the phone still holds is deleted. The
+    // deletion is out of the new scope's sight, so only the move across can take it away.
+    assign(&s, &s.worker_id, &[&s.other]).await;
+    let r = s.app.delete(&format!("/api/v1/units/{gid}")).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    settled(&s.app).await;
+    let before = phone.log.len();
+    phone.sync(&s.app, &s.worker, 50).await;
+    let gone = ops(&phone.log[before..], "delete");
+    assert!(gone.contains(&key("unit", &gid)), "{gone:?}");
+    assert!(!phone.records.contains_key(&key("unit", &gid)));
+    holds_the_scope(&s, &phone, &s.worker).await;
+}

@@ -76,8 +76,15 @@ fn candidates(
     Ok(ids)
 }
 
-/// Where each unit that moved after `at` was then: the path before its first change since.
-fn places_then(conn: &mut AnyConnection, at: i64) -> Result<HashMap<String, String>, AppError> {
+/// The grid's changes after `at`: where each unit that moved was then (the path before its
+/// first change since), and each unit deleted since, with where it was when deleted and
+/// the deletion's version.
+struct GridSince {
+    then: HashMap<String, String>,
+    deleted: HashMap<String, (String, i64)>,
+}
+
+fn places_then(conn: &mut AnyConnection, at: i64) -> Result<GridSince, AppError> {
     let rows = changes::changed_after(conn, at, &["unit"], MAX_CHANGED_DURING_WHOLE)?;
     if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= MAX_CHANGED_DURING_WHOLE {
         return Err(expired(
@@ -85,19 +92,26 @@ fn places_then(conn: &mut AnyConnection, at: i64) -> Result<HashMap<String, Stri
         ));
     }
     let mut first: HashMap<String, (i64, String)> = HashMap::new();
+    let mut deleted = HashMap::new();
     for c in rows {
         let (Some(before), p) = (c.unit_path_before, c.position.unwrap_or(i64::MAX)) else {
             continue;
         };
+        if c.deleted {
+            deleted.insert(c.entity_id.clone(), (before.clone(), c.version));
+        }
         let e = first.entry(c.entity_id).or_insert((p, before.clone()));
         if p < e.0 {
             *e = (p, before);
         }
     }
-    Ok(first
-        .into_iter()
-        .map(|(id, (_, path))| (id, path))
-        .collect())
+    Ok(GridSince {
+        then: first
+            .into_iter()
+            .map(|(id, (_, path))| (id, path))
+            .collect(),
+        deleted,
+    })
 }
 
 /// A page of the move from the scope `old` (the phone's, as of `at`) to the caller's, after
@@ -124,7 +138,10 @@ pub(super) fn rescope(
     let user_id = caller.account_id().unwrap_or_default().to_owned();
     let old_scope = old.to_scope(conn, &user_id)?;
     let (then, now) = (Sights::of(&old_scope), Sights::of(&caller.scope));
-    let moved = places_then(conn, at)?;
+    let GridSince {
+        then: moved,
+        deleted,
+    } = places_then(conn, at)?;
     let ids = candidates(conn, &old_scope, &caller.scope, &moved, &then.units)?;
     let mut items = Vec::new();
     let mut last: Option<String> = None;
@@ -139,8 +156,22 @@ pub(super) fn rescope(
         last = Some(id.clone());
         let unit = match grid::get_unit(conn, UnitId::parse(id)?) {
             Ok(u) => u,
-            // Deleted since: its deletion is in the feed after `at`.
-            Err(StoreError::NotFound { .. }) => continue,
+            // Deleted since: the feed after `at` sends its tombstone where the new scope
+            // sees where it was; where only the old one did, this must.
+            Err(StoreError::NotFound { .. }) => {
+                let seen = |s: &Sights, p: &str| s.units.standing(p) != Standing::Outside;
+                if let (Some(p), Some((gone_from, version))) = (moved.get(id), deleted.get(id))
+                    && seen(&then, p)
+                    && !seen(&now, gone_from)
+                {
+                    items.push(Item::Gone {
+                        entity: Entity::Unit,
+                        id: id.clone(),
+                        version: *version,
+                    });
+                }
+                continue;
+            }
             Err(e) => return Err(e.into()),
         };
         let path_then = moved.get(id).unwrap_or(&unit.path).clone();
