@@ -257,10 +257,21 @@ fn incidents(
     let sight = Sight::of(reach);
     let inside = |p: &Option<String>| sight.holds(p.as_ref());
     let now = chrono::Utc::now();
+    let kept = |c: &ChangeRow| !c.deleted && (!by_units || inside(&c.unit_path_after));
+    let ids: Vec<&str> = cases
+        .iter()
+        .filter(|c| kept(c))
+        .map(|c| c.entity_id.as_str())
+        .collect();
+    // Each case once, however many of its changes the page holds; in four statements.
+    let loaded: HashMap<String, crate::incidents::Loaded> =
+        crate::incidents::load_many(conn, caller, &ids)?
+            .into_iter()
+            .map(|l| (l.record.id.clone(), l))
+            .collect();
     let mut items = Vec::new();
     for c in cases {
-        let kept = !c.deleted && (!by_units || inside(&c.unit_path_after));
-        if !kept {
+        if !kept(c) {
             if by_units && inside(&c.unit_path_before) {
                 items.push(Item::Gone {
                     entity: Entity::Incident,
@@ -270,27 +281,21 @@ fn incidents(
             }
             continue;
         }
-        let seen = match crate::incidents::load(conn, caller, &c.entity_id) {
-            Ok(l) => Some(l),
-            Err(AppError::NotFound(_)) => {
-                // Seen as a department: a case dispatched elsewhere or escalated away leaves
-                // the phones of the departments it was with (those its history names).
-                if !by_units && was_with(conn, caller, &c.entity_id)? {
-                    items.push(Item::Gone {
-                        entity: Entity::Incident,
-                        id: c.entity_id.clone(),
-                        version: c.version,
-                    });
-                }
-                None
+        let Some(l) = loaded.get(&c.entity_id) else {
+            // Seen as a department: a case dispatched elsewhere or escalated away leaves the
+            // phones of the departments it was with (those its history names).
+            if !by_units && was_with(conn, caller, &c.entity_id)? {
+                items.push(Item::Gone {
+                    entity: Entity::Incident,
+                    id: c.entity_id.clone(),
+                    version: c.version,
+                });
             }
-            Err(e) => return Err(e),
+            continue;
         };
-        let current = seen.filter(|l| {
-            l.record.version == c.version
-                && (!by_units || sight.contains(&l.owner.path) || l.standing.department.is_some())
-        });
-        if let Some(l) = current {
+        let current = l.record.version == c.version
+            && (!by_units || sight.contains(&l.owner.path) || l.standing.department.is_some());
+        if current {
             let owner = crate::incidents::UnitBrief::from(&l.owner);
             items.push(Item::Incident(crate::incidents::summary(
                 &l.record, &owner, now,
