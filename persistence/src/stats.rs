@@ -190,7 +190,10 @@ pub fn overdue_unnoted(
     now: &str,
     path: &str,
 ) -> Result<Vec<Overdue>, StoreError> {
-    Ok(diesel::sql_query(
+    // Planned for its bounds, as `window_sums`: the generic plan guesses 73 units for the
+    // district's path range and hashes all 14,522 (10 ms on the demo; 0.05 ms planned).
+    custom_plans(conn, true)?;
+    let rows = diesel::sql_query(
         "SELECT u.path AS path, i.category_code AS category_code, CAST(COUNT(*) AS BIGINT) AS count \
          FROM incidents i JOIN units u ON u.id = i.owner_unit_id \
          WHERE i.next_due < $1 AND COALESCE(i.register_due >= i.next_due, TRUE) \
@@ -201,7 +204,9 @@ pub fn overdue_unnoted(
     .bind::<Text, _>(now)
     .bind::<Text, _>(path)
     .bind::<Text, _>(path_upper_bound(path))
-    .load(conn)?)
+    .load(conn);
+    custom_plans(conn, false)?;
+    Ok(rows?)
 }
 
 /// A department's answers to summonses (吹哨报到) over a period.

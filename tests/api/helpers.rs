@@ -258,7 +258,7 @@ impl TestApp {
         t
     }
 
-    fn ensure_user(&self, name: &str, password: &str, role: &str, all_units: bool) {
+    pub fn ensure_user(&self, name: &str, password: &str, role: &str, all_units: bool) {
         let mut conn = wangge_persistence::db::establish(&self.settings.database_url).unwrap();
         if wangge_persistence::users::find_by_username(&mut conn, name)
             .unwrap()

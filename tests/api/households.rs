@@ -846,3 +846,90 @@ async fn a_patch_of_one_identity_field_cannot_contradict_the_stored_number() {
     .await;
     assert_eq!(agreeing.status, 200, "{}", agreeing.text);
 }
+
+#[actix_web::test]
+async fn households_are_found_by_address_or_a_residents_name_in_a_scope_and_across_the_grid() {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, staff) = app.staff("search.staff", &grid).await;
+    let (_, east) = app
+        .user(
+            "search.east",
+            &["community_staff"],
+            &[(crate::helpers::id(&grid.east), true)],
+        )
+        .await;
+    let mut ids = Vec::new();
+    for (token, address, at, name) in [
+        (&staff, "搜索路 1 号", IN_COMMUNITY, Some("陈大文")),
+        (&staff, "搜索路 2 号", IN_COMMUNITY, Some("李小明")),
+        (&staff, "别处 3 号", IN_COMMUNITY, None),
+        (&east, "东边路 4 号", IN_EAST, Some("陈大文")),
+    ] {
+        let r = register(&app, token, address, at).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let hid = r.json()["id"].as_str().unwrap().to_owned();
+        if let Some(name) = name {
+            let r = call(
+                &app,
+                token,
+                Method::POST,
+                &format!("/api/v1/households/{hid}/residents"),
+                Some(json!({ "name": name, "relation": "head" })),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        ids.push(hid);
+    }
+    let found = |token: String, q: &'static str| {
+        let app = &app;
+        async move {
+            let r = call(
+                app,
+                &token,
+                Method::GET,
+                &format!("/api/v1/households?q={q}"),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            let mut got: Vec<String> = r.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].as_str().unwrap().to_owned())
+                .collect();
+            got.sort();
+            got
+        }
+    };
+    let set = |i: &[usize]| {
+        let mut v: Vec<String> = i.iter().map(|i| ids[*i].clone()).collect();
+        v.sort();
+        v
+    };
+    let (_, worker) = app
+        .user(
+            "search.worker",
+            &["grid_worker"],
+            &[(crate::helpers::id(&grid.community), true)],
+        )
+        .await;
+    // In a community (a resident looked up by household), in the district, and across the
+    // grid (every resident read once).
+    let chen = "%E9%99%88%E5%A4%A7"; // 陈大
+    assert_eq!(found(worker.clone(), chen).await, set(&[0]));
+    assert_eq!(found(worker.clone(), "%E5%B0%8F%E6%98%8E").await, set(&[1])); // 小明
+    assert_eq!(
+        found(worker.clone(), "%E6%90%9C%E7%B4%A2").await,
+        set(&[0, 1])
+    ); // 搜索
+    assert_eq!(found(worker.clone(), "%E7%8E%8B").await, set(&[])); // 王
+    assert_eq!(found(staff.clone(), chen).await, set(&[0, 3]));
+    // Over every unit: the command centre of the whole district.
+    app.ensure_user("search.centre", "Search-Centre-42", "command_centre", true);
+    let centre = app.login_token("search.centre", "Search-Centre-42").await;
+    assert_eq!(found(centre.clone(), chen).await, set(&[0, 3]));
+    assert_eq!(found(centre, "%E4%B8%9C%E8%BE%B9").await, set(&[3])); // 东边
+}

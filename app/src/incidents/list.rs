@@ -71,17 +71,18 @@ pub fn list(
         filter.overdue_at = Some(stored_time(now));
     }
     let rows = store::list(conn, viewer, &filter, after, limit)?;
-    let mut units: HashMap<String, UnitBrief> = HashMap::new();
+    // The page's owner units in one statement (a district page names dozens).
+    let ids: Vec<&str> = rows.iter().map(|r| r.owner_unit_id.as_str()).collect();
+    let units: HashMap<String, UnitBrief> = grid::units_by_ids(conn, &ids)?
+        .iter()
+        .map(|u| (u.id.clone(), UnitBrief::from(u)))
+        .collect();
     let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        if !units.contains_key(&r.owner_unit_id) {
-            let u = grid::get_unit(conn, UnitId::parse(&r.owner_unit_id)?)?;
-            units.insert(r.owner_unit_id.clone(), UnitBrief::from(&u));
-        }
+    for r in &rows {
         let owner = units
             .get(&r.owner_unit_id)
-            .ok_or_else(|| AppError::internal("unit vanished"))?;
-        out.push(summary(&r, owner, now));
+            .ok_or_else(|| AppError::internal("a case's owner unit vanished"))?;
+        out.push(summary(r, owner, now));
     }
     Ok(out)
 }
