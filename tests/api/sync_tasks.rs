@@ -2,6 +2,7 @@
 //! again only when the list changed (by a change in the scope, a visit, a visit rule, or the
 //! clock), always equal to what `GET /me/tasks` says.
 
+use crate::cases::act;
 use crate::helpers::id;
 use crate::sync::Phone;
 use crate::tasks::{World, household, subject, tasks, world};
@@ -44,24 +45,6 @@ async fn sync(w: &World, phone: &mut Phone) -> Vec<Value> {
 
 fn tasks_in(changes: &[Value]) -> Vec<&Value> {
     changes.iter().filter(|c| c["entity"] == "tasks").collect()
-}
-
-async fn transition(w: &World, token: &str, case: &Value, action: &str) -> Value {
-    let r = w
-        .app
-        .send(
-            Method::POST,
-            &format!(
-                "/api/v1/incidents/{}/transitions",
-                case["id"].as_str().unwrap()
-            ),
-            Some(token),
-            Some(json!({ "action": action })),
-            &[("if-match", &format!("\"{}\"", case["version"]))],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.json()
 }
 
 async fn visit(w: &World, token: &str, household: &str, at: chrono::DateTime<chrono::Utc>) {
@@ -145,8 +128,8 @@ async fn a_sync_ends_with_the_callers_tasks_and_sends_them_again_only_when_they_
               Some(json!({ "category": "0101", "description": "井盖破损", "location": { "lat": lat, "lng": lng } })), &[])
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let case = transition(&w, &w.staff, &r.json(), "register").await;
-    let case = transition(&w, &w.staff, &case, "dispatch").await;
+    let case = act(&w.app, &w.staff, &r.json(), json!({ "action": "register" })).await;
+    let case = act(&w.app, &w.staff, &case, json!({ "action": "dispatch" })).await;
     let cid = case["id"].as_str().unwrap().to_owned();
     let got = sync(&w, &mut phone).await;
     assert!(
