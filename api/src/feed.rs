@@ -24,6 +24,11 @@ const CHANNEL: usize = 1024;
 /// this often for a while, instead of waiting for a message that may come from elsewhere.
 const CLOSE_POLL: Duration = Duration::from_millis(50);
 const CLOSE_FOR: Duration = Duration::from_secs(1);
+/// The pump reads at most once in this long however often it is woken: under a stream of
+/// writes the sequencer numbers a batch every few milliseconds, and a read of four
+/// statements per batch took CPU from the writes themselves (docs/benchmarks.md). An event
+/// waits at most this long more.
+const MIN_GAP: Duration = Duration::from_millis(25);
 /// How soon a head that could not be published is tried again.
 const RETRY_PUBLISH: Duration = Duration::from_millis(500);
 
@@ -174,6 +179,7 @@ pub async fn pump(state: web::Data<AppState>) {
     hub.pumped.store(pumped, Ordering::Release);
     loop {
         let _ = actix_web::rt::time::timeout(hub.poll_interval(poll), hub.wake.notified()).await;
+        let started = Instant::now();
         loop {
             let after = pumped;
             let page = state
@@ -198,6 +204,7 @@ pub async fn pump(state: web::Data<AppState>) {
                 break;
             }
         }
+        actix_web::rt::time::sleep_until((started + MIN_GAP).into()).await;
     }
 }
 

@@ -101,6 +101,10 @@ pub fn head(conn: &mut AnyConnection) -> Result<i64, AppError> {
 /// # Errors
 /// Database errors.
 pub fn read_after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Page, AppError> {
+    wangge_persistence::planned_read(conn, |conn| page_after(conn, after, limit))
+}
+
+fn page_after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Page, AppError> {
     // Read first: every change at or below it is visible to the reads below.
     let head = store::head(conn)?;
     if head <= after {

@@ -122,6 +122,31 @@ where
     run_and_end(conn, f)
 }
 
+/// Runs `f`'s reads in one transaction whose statements PostgreSQL plans for their values,
+/// for reads whose best plan depends on how large a table has grown. Connections plan
+/// statements once (see `establish_with`), and without statistics (autovacuum off, or not
+/// yet run) a plan fixed while a table was nearly empty scans it whole for ever after: the
+/// event pump's lookup of a page's cases by id did, and under a stream of reports it read
+/// the whole table hundreds of times a second.
+///
+/// # Errors
+/// `f`'s error, or the database's when beginning or ending fails.
+pub fn planned_read<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::AnsiTransactionManager;
+    match conn {
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+        AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan",
+        )?,
+    }
+    run_and_end(conn, f)
+}
+
 /// Runs `f` in the transaction just begun: commits when it returns `Ok`, else rolls back.
 fn run_and_end<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
 where
