@@ -114,13 +114,13 @@ fn run_locked<T>(
     }
     for _ in 0..3 {
         let outcome = write(conn, svc, who, |tx| {
-            if !keys::try_lock(tx.conn, account, &keyed.key)? {
+            let keys::KeyLock::Held(found) = keys::lock_and_find(tx.conn, account, &keyed.key)?
+            else {
                 return Err(AppError::InFlight { retry_after_s: 1 });
-            }
-            // Read under the lock: a row its previous holder committed is seen.
-            match keys::find(tx.conn, account, &keyed.key)? {
+            };
+            match found {
                 Some(rec) if rec.status.is_some() || rec.request_hash != keyed.request_hash => {
-                    return Ok(Outcome::Found(Box::new(rec)));
+                    return Ok(Outcome::Found(rec));
                 }
                 // A claim of the SQLite path's kind whose owner is gone: we hold the lock.
                 Some(_) => keys::delete_unanswered(tx.conn, account, &keyed.key)?,
@@ -131,7 +131,8 @@ fn run_locked<T>(
             let now = Utc::now();
             let (headers, body, key_id) = seal(tx.svc, &answer)?;
             // Written with the journal; if another request's answer for the key committed
-            // after our read, the flush fails with `ClaimLost` and we look again.
+            // after our read (or just before it, unseen: see `lock_and_find`), the flush fails
+            // with `ClaimLost` and we look again.
             tx.keep_answer(AnsweredKey {
                 account_id: account.to_owned(),
                 key: keyed.key.clone(),
@@ -245,18 +246,15 @@ fn store(tx: &mut Tx<'_>, claim: &Claim<'_>, answer: &Answer) -> Result<(), AppE
     Ok(())
 }
 
-/// An answer as stored: its headers as JSON, its body deflated and sealed, and the sealing
-/// key's id.
+/// An answer as stored: its headers as JSON, its body sealed, and the sealing key's id.
+/// The body is not compressed: a report's answer is about 2 KB, which PostgreSQL keeps in
+/// the row (`STORAGE MAIN`), and a deflate stream's tables cost more to set up each time
+/// than the compression saved (docs/benchmarks.md).
 fn seal(svc: &Services, answer: &Answer) -> Result<(String, Vec<u8>, String), AppError> {
-    use std::io::Write;
     let headers = serde_json::to_string(&answer.headers).map_err(AppError::internal)?;
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    z.write_all(answer.body.as_bytes())
-        .map_err(AppError::internal)?;
-    let deflated = z.finish().map_err(AppError::internal)?;
     let sealed = svc
         .pii
-        .seal_raw(PiiKind::AnswerDeflated, &deflated)
+        .seal_bytes(PiiKind::Answer, &answer.body)
         .ok_or_else(|| AppError::internal("sealing an answer failed"))?;
     Ok((headers, sealed, svc.pii.current_key_id().to_owned()))
 }
@@ -271,19 +269,20 @@ fn open(svc: &Services, rec: &KeyRecord) -> Result<Answer, AppError> {
         crate::pii::PiiError::UnknownKey(k) => AppError::PiiKeyUnavailable { key_id: k },
         other => AppError::internal(other),
     };
-    let body = match svc.pii.open_raw(PiiKind::AnswerDeflated, sealed, key_id) {
-        Ok(deflated) => {
+    let body = match svc.pii.open(PiiKind::Answer, sealed, key_id) {
+        Ok(body) => body,
+        // Stored deflated by an earlier version (the label differs, so it fails to open).
+        Err(crate::pii::PiiError::Tampered) => {
+            let deflated = svc
+                .pii
+                .open_raw(PiiKind::AnswerDeflated, sealed, key_id)
+                .map_err(unknown)?;
             let mut body = String::new();
             flate2::read::DeflateDecoder::new(deflated.as_slice())
                 .read_to_string(&mut body)
                 .map_err(AppError::internal)?;
             body
         }
-        // Stored before answers were deflated (the label differs, so it fails to open).
-        Err(crate::pii::PiiError::Tampered) => svc
-            .pii
-            .open(PiiKind::Answer, sealed, key_id)
-            .map_err(unknown)?,
         Err(e) => return Err(unknown(e)),
     };
     let headers: Vec<(String, String)> =

@@ -2,7 +2,7 @@
 //! a create again blindly; the server answers what it answered the first time and creates
 //! nothing new.
 
-use crate::helpers::{Options, Res, SmallGrid, TestApp};
+use crate::helpers::{Options, Res, SmallGrid, TestApp, on_postgres};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -335,12 +335,13 @@ async fn a_stored_answer_keeps_its_one_time_password_sealed() {
 }
 
 #[actix_web::test]
-async fn answers_are_stored_deflated_and_those_stored_before_still_replay() {
+async fn answers_are_stored_sealed_in_the_row_and_those_stored_deflated_before_still_replay() {
     use diesel::prelude::*;
+    use std::io::Write;
     use wangge_persistence::schema::idempotency_keys as keys;
     let app = TestApp::spawn().await;
     let grid = SmallGrid::build(&app).await;
-    let (staff_id, staff) = app.staff("idem.deflate", &grid).await;
+    let (staff_id, staff) = app.staff("idem.sealed", &grid).await;
     let first = create(&app, &staff, body("压缩路 1 号"), Some("z-1")).await;
     assert_eq!(first.status, 201, "{}", first.text);
     let mut conn = wangge_persistence::db::establish(&app.settings.database_url).unwrap();
@@ -349,22 +350,46 @@ async fn answers_are_stored_deflated_and_those_stored_before_still_replay() {
         .unwrap()
         .body
         .unwrap();
-    // Sealing adds 28 bytes; deflating takes off more than that.
-    assert!(stored.len() < first.text.len(), "{} bytes", stored.len());
+    // Sealed as it is: a 12-byte nonce and a 16-byte tag around the answer, not compressed.
+    assert_eq!(stored.len(), first.text.len() + 28);
+    assert!(
+        !stored
+            .windows(8)
+            .any(|w| first.text.as_bytes().windows(8).any(|t| t == w)),
+        "the answer is not kept in plain text"
+    );
     same_answer(
         &first,
         &create(&app, &staff, body("压缩路 1 号"), Some("z-1")).await,
     );
+    if on_postgres() {
+        // Kept in the row, not in TOAST beside it (sealed bytes do not compress).
+        let storage: Vec<String> = diesel::sql_query(
+            "SELECT attstorage::text AS storage FROM pg_attribute \
+             WHERE attrelid = 'idempotency_keys'::regclass AND attname = 'body'",
+        )
+        .load::<Storage>(&mut diesel::PgConnection::establish(&app.settings.database_url).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.storage)
+        .collect();
+        assert_eq!(storage, ["m"]);
+    }
 
-    // An answer sealed as it was before this change (plain, under the old label).
+    // An answer stored by the version before this one: deflated, then sealed under its label.
     let pii = wangge_app::pii::PiiKeys::from_parts(
         crate::helpers::PII_KEY,
         None,
         crate::helpers::PII_HASH_KEY,
     )
     .unwrap();
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(first.text.as_bytes()).unwrap();
     let old = pii
-        .seal_bytes(wangge_app::pii::PiiKind::Answer, &first.text)
+        .seal_raw(
+            wangge_app::pii::PiiKind::AnswerDeflated,
+            &z.finish().unwrap(),
+        )
         .unwrap();
     let n = diesel::update(keys::table.find((staff_id.as_str(), "z-1")))
         .set(keys::body.eq(old))
@@ -375,6 +400,12 @@ async fn answers_are_stored_deflated_and_those_stored_before_still_replay() {
         &first,
         &create(&app, &staff, body("压缩路 1 号"), Some("z-1")).await,
     );
+}
+
+#[derive(diesel::QueryableByName)]
+struct Storage {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    storage: String,
 }
 
 #[actix_web::test]
