@@ -25,9 +25,9 @@ const CHANNEL: usize = 1024;
 const CLOSE_POLL: Duration = Duration::from_millis(50);
 const CLOSE_FOR: Duration = Duration::from_secs(1);
 /// The pump reads at most once in this long however often it is woken: under a stream of
-/// writes the sequencer numbers a batch every few milliseconds, and a read of four
-/// statements per batch took CPU from the writes themselves (docs/benchmarks.md). An event
-/// waits at most this long more.
+/// writes the sequencer numbers a batch every few milliseconds, and a read (a transaction of
+/// up to five statements) per batch took CPU from the writes themselves (docs/benchmarks.md).
+/// An event waits at most this long more.
 const MIN_GAP: Duration = Duration::from_millis(25);
 /// How soon a head that could not be published is tried again.
 const RETRY_PUBLISH: Duration = Duration::from_millis(500);

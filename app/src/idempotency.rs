@@ -114,13 +114,16 @@ fn run_locked<T>(
     }
     for _ in 0..3 {
         let outcome = write(conn, svc, who, |tx| {
-            let keys::KeyLock::Held(found) = keys::lock_and_find(tx.conn, account, &keyed.key)?
-            else {
+            if !keys::try_lock(tx.conn, account, &keyed.key)? {
                 return Err(AppError::InFlight { retry_after_s: 1 });
-            };
-            match found {
+            }
+            // Read under the lock, in a statement of its own: a row its previous holder
+            // committed is seen. (Read in the lock's own statement, it would be read in the
+            // snapshot taken just before the lock, and miss an answer committed in that
+            // instant while the use case saw its effect: a retry answered 412 or 409.)
+            match keys::find(tx.conn, account, &keyed.key)? {
                 Some(rec) if rec.status.is_some() || rec.request_hash != keyed.request_hash => {
-                    return Ok(Outcome::Found(rec));
+                    return Ok(Outcome::Found(Box::new(rec)));
                 }
                 // A claim of the SQLite path's kind whose owner is gone: we hold the lock.
                 Some(_) => keys::delete_unanswered(tx.conn, account, &keyed.key)?,
@@ -131,8 +134,7 @@ fn run_locked<T>(
             let now = Utc::now();
             let (headers, body, key_id) = seal(tx.svc, &answer)?;
             // Written with the journal; if another request's answer for the key committed
-            // after our read (or just before it, unseen: see `lock_and_find`), the flush fails
-            // with `ClaimLost` and we look again.
+            // after our read, the flush fails with `ClaimLost` and we look again.
             tx.keep_answer(AnsweredKey {
                 account_id: account.to_owned(),
                 key: keyed.key.clone(),
@@ -248,8 +250,8 @@ fn store(tx: &mut Tx<'_>, claim: &Claim<'_>, answer: &Answer) -> Result<(), AppE
 
 /// An answer as stored: its headers as JSON, its body sealed, and the sealing key's id.
 /// The body is not compressed: a report's answer is about 2 KB, which PostgreSQL keeps in
-/// the row (`STORAGE MAIN`), and a deflate stream's tables cost more to set up each time
-/// than the compression saved (docs/benchmarks.md).
+/// the row (`STORAGE MAIN`), and a deflate encoder sets up about 300 KB of tables for each
+/// answer, on every keyed write (docs/benchmarks.md).
 fn seal(svc: &Services, answer: &Answer) -> Result<(String, Vec<u8>, String), AppError> {
     let headers = serde_json::to_string(&answer.headers).map_err(AppError::internal)?;
     let sealed = svc

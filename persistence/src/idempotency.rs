@@ -6,10 +6,8 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::idempotency_keys as keys;
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Binary, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = keys)]
@@ -193,144 +191,29 @@ pub fn prune(conn: &mut AnyConnection, now: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(keys::table.filter(keys::expires_at.lt(now))).execute(conn)?)
 }
 
-/// What [`lock_and_find`] found.
-#[derive(Debug)]
-pub enum KeyLock {
-    /// Another transaction holds the key: its request is running.
-    Busy,
-    /// The key is ours until the transaction ends, with its row if there is one.
-    Held(Option<Box<KeyRecord>>),
+diesel::define_sql_function! {
+    fn pg_try_advisory_xact_lock(key: BigInt) -> Bool;
+}
+diesel::define_sql_function! {
+    fn hashtextextended(text: Text, seed: BigInt) -> BigInt;
 }
 
-/// PostgreSQL only: takes the key's transaction-level advisory lock without waiting, and
-/// reads its row, in one statement. The lock ends with the transaction, so a request that
-/// dies leaves nothing behind.
-///
-/// The row is read in the statement's snapshot, taken just before the lock: a row the lock's
-/// previous holder committed in between is not seen. That is safe, because the answer is
-/// stored with `ON CONFLICT DO NOTHING` (`journal::insert_journal`): storing it then fails
-/// and the caller rolls back and looks again. It is rare, so one round trip is saved on
-/// every keyed write instead.
+/// PostgreSQL only: takes the key's transaction-level advisory lock without waiting; false
+/// when another transaction holds it (its request is running). The lock ends with the
+/// transaction, so a request that dies leaves nothing behind.
 ///
 /// # Errors
 /// Database errors; `Corrupt` on SQLite, which has no advisory locks.
-pub fn lock_and_find(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    key: &str,
-) -> Result<KeyLock, StoreError> {
+pub fn try_lock(conn: &mut AnyConnection, account_id: &str, key: &str) -> Result<bool, StoreError> {
     let AnyConnection::Postgresql(c) = conn else {
         return Err(StoreError::Corrupt("advisory locks need PostgreSQL".into()));
     };
+    // A statement of fixed shape, so the connection keeps it prepared.
     let name = format!("idempotency {account_id} {key}");
-    let (
-        locked,
-        account_id,
-        key,
-        request_hash,
-        owner,
-        locked_until,
-        status,
-        headers,
-        body,
-        body_key_id,
-        created_at,
-        expires_at,
-    ): LockRow = LockAndFind {
-        name: &name,
-        account_id,
-        key,
-    }
-    .get_result(c)?;
-    if !locked {
-        return Ok(KeyLock::Busy);
-    }
-    let found = match (account_id, key, request_hash, created_at, expires_at) {
-        (Some(account_id), Some(key), Some(request_hash), Some(created_at), Some(expires_at)) => {
-            Some(Box::new(KeyRecord {
-                account_id,
-                key,
-                request_hash,
-                owner,
-                locked_until,
-                status,
-                headers,
-                body,
-                body_key_id,
-                created_at,
-                expires_at,
-            }))
-        }
-        _ => None,
-    };
-    Ok(KeyLock::Held(found))
+    Ok(diesel::select(pg_try_advisory_xact_lock(hashtextextended(name, 0_i64))).get_result(c)?)
 }
 
-type Opt = Option<String>;
-/// Whether the lock was taken, then the row's columns (all absent when there is no row).
-type LockRow = (
-    bool,
-    Opt,
-    Opt,
-    Opt,
-    Opt,
-    Opt,
-    Option<i32>,
-    Opt,
-    Option<Vec<u8>>,
-    Opt,
-    Opt,
-    Opt,
-);
-
-/// The statement of [`lock_and_find`]: of fixed text, so the connection keeps it prepared.
-struct LockAndFind<'a> {
-    name: &'a str,
-    account_id: &'a str,
-    key: &'a str,
-}
-
-impl QueryId for LockAndFind<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for LockAndFind<'_> {
-    type SqlType = (
-        Bool,
-        Nullable<Text>,
-        Nullable<Text>,
-        Nullable<Text>,
-        Nullable<Text>,
-        Nullable<Text>,
-        Nullable<Integer>,
-        Nullable<Text>,
-        Nullable<Binary>,
-        Nullable<Text>,
-        Nullable<Text>,
-        Nullable<Text>,
-    );
-}
-
-impl RunQueryDsl<PgConnection> for LockAndFind<'_> {}
-
-impl QueryFragment<Pg> for LockAndFind<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("SELECT pg_try_advisory_xact_lock(hashtextextended(");
-        out.push_bind_param::<Text, _>(self.name)?;
-        out.push_sql(
-            ", 0)), k.account_id, k.key, k.request_hash, k.owner, k.locked_until, k.status, \
-             k.headers, k.body, k.body_key_id, k.created_at, k.expires_at \
-             FROM (VALUES (1)) AS one LEFT JOIN idempotency_keys k ON k.account_id = ",
-        );
-        out.push_bind_param::<Text, _>(self.account_id)?;
-        out.push_sql(" AND k.key = ");
-        out.push_bind_param::<Text, _>(self.key)?;
-        Ok(())
-    }
-}
-
-/// A key and its answer, to be stored with the effect under [`lock_and_find`] (written with the
+/// A key and its answer, to be stored with the effect under [`try_lock`] (written with the
 /// journal: `journal::insert_journal`).
 #[derive(Debug, Clone)]
 pub struct AnsweredKey {

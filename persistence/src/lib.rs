@@ -126,8 +126,8 @@ where
 /// for reads whose best plan depends on how large a table has grown. Connections plan
 /// statements once (see `establish_with`), and without statistics (autovacuum off, or not
 /// yet run) a plan fixed while a table was nearly empty scans it whole for ever after: the
-/// event pump's lookup of a page's cases by id did, and under a stream of reports it read
-/// the whole table hundreds of times a second.
+/// event pump's lookup of a page's cases by id did, 1.6 times a second on a table of 120,000
+/// cases, and fell minutes behind the feed.
 ///
 /// # Errors
 /// `f`'s error, or the database's when beginning or ending fails.
