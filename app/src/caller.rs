@@ -69,31 +69,63 @@ impl Caller {
     /// 401 when the account is gone or inactive.
     pub fn load(conn: &mut AnyConnection, who: &Who) -> Result<Self, AppError> {
         match who {
-            Who::Account {
-                id,
-                address,
-                request_id,
-            } => {
-                let account = users::with_units(conn, &id.to_string())?
-                    .filter(|a| a.user.active)
-                    .ok_or_else(|| AppError::Unauthorized {
-                        code: "unauthorized",
-                        message: "the account no longer exists or is inactive".into(),
-                    })?;
-                Ok(Self {
-                    actor: Actor {
-                        id: Some(account.user.id.clone()),
-                        name: account.user.username.clone(),
-                        address: Some(address.clone()),
-                        request_id: request_id.clone(),
-                    },
-                    scope: account.scope(),
-                    account: Some(account),
-                })
+            Who::Account { id, .. } => {
+                let account = users::with_units(conn, &id.to_string())?;
+                Self::of_account(who, account)
             }
             Who::Operator { name } => Ok(Self::everything(name)),
             Who::System { name } => Ok(Self::everything(&format!("system:{name}"))),
         }
+    }
+
+    /// PostgreSQL: [`Caller::load`], taking the idempotency key's advisory lock `lock`
+    /// without waiting in the same round trip; true when it was taken.
+    ///
+    /// # Errors
+    /// 401 when the account is gone or inactive; database errors.
+    pub fn load_locking(
+        conn: &mut AnyConnection,
+        who: &Who,
+        lock: &str,
+    ) -> Result<(Self, bool), AppError> {
+        if let Who::Account { id, .. } = who {
+            let found = users::with_units_locking(conn, &id.to_string(), lock)?;
+            let locked = found.as_ref().is_some_and(|(_, locked)| *locked);
+            let caller = Self::of_account(who, found.map(|(account, _)| account))?;
+            return Ok((caller, locked));
+        }
+        let caller = Self::load(conn, who)?;
+        Ok((
+            caller,
+            wangge_persistence::idempotency::try_lock(conn, lock)?,
+        ))
+    }
+
+    fn of_account(who: &Who, account: Option<UserWithUnits>) -> Result<Self, AppError> {
+        let (
+            Who::Account {
+                address,
+                request_id,
+                ..
+            },
+            Some(account),
+        ) = (who, account.filter(|a| a.user.active))
+        else {
+            return Err(AppError::Unauthorized {
+                code: "unauthorized",
+                message: "the account no longer exists or is inactive".into(),
+            });
+        };
+        Ok(Self {
+            actor: Actor {
+                id: Some(account.user.id.clone()),
+                name: account.user.username.clone(),
+                address: Some(address.clone()),
+                request_id: request_id.clone(),
+            },
+            scope: account.scope(),
+            account: Some(account),
+        })
     }
 
     /// A caller above the roles: every action, every unit.

@@ -5,9 +5,10 @@
 //! commit together, so no answer exists without its effect, nor the other way round.
 //!
 //! How a running request holds its key differs by backend:
-//! - PostgreSQL: the key's advisory lock, taken without waiting as the first statement of
-//!   the effect's own transaction. A retry that cannot take it is in flight; a request that
-//!   dies releases it with its transaction. One commit per request.
+//! - PostgreSQL: the key's advisory lock, taken without waiting in the first statement of
+//!   the effect's own transaction (the one that loads the caller). A retry that cannot take
+//!   it is in flight; a request that dies releases it with its transaction. One commit per
+//!   request.
 //! - SQLite has one write lock for everything, which a long first request (an import) holds:
 //!   the key is claimed first, in a statement of its own with an owner and a lease, so a retry
 //!   can read the claim without that lock and answer at once. A claim whose request died is
@@ -17,7 +18,7 @@ use crate::caller::Who;
 use crate::error::AppError;
 use crate::pii::PiiKind;
 use crate::services::Services;
-use crate::tx::{Tx, stored_time, write};
+use crate::tx::{Tx, stored_time, write, write_locked};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use wangge_persistence::idempotency::{
@@ -112,9 +113,11 @@ fn run_locked<T>(
         Done(Answer),
         Found(Box<KeyRecord>),
     }
+    let lock = keys::lock_name(account, &keyed.key);
     for _ in 0..3 {
-        let outcome = write(conn, svc, who, |tx| {
-            if !keys::try_lock(tx.conn, account, &keyed.key)? {
+        // Taken in the statement that loads the caller: one round trip fewer.
+        let outcome = write_locked(conn, svc, who, &lock, |tx, locked| {
+            if !locked {
                 return Err(AppError::InFlight { retry_after_s: 1 });
             }
             // Read under the lock, in a statement of its own: a row its previous holder

@@ -339,14 +339,42 @@ pub fn write<T>(
     who: &Who,
     mut f: impl FnMut(&mut Tx<'_>) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
+    write_with(conn, svc, who, None, |tx, _| f(tx))
+}
+
+/// PostgreSQL: [`write`], first taking the advisory lock `lock` without waiting, in the
+/// statement that loads the caller; `f` is told whether it was taken.
+///
+/// # Errors
+/// `f`'s error (everything is rolled back), or the database's.
+pub fn write_locked<T>(
+    conn: &mut AnyConnection,
+    svc: &Services,
+    who: &Who,
+    lock: &str,
+    f: impl FnMut(&mut Tx<'_>, bool) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    write_with(conn, svc, who, Some(lock), f)
+}
+
+fn write_with<T>(
+    conn: &mut AnyConnection,
+    svc: &Services,
+    who: &Who,
+    lock: Option<&str>,
+    mut f: impl FnMut(&mut Tx<'_>, bool) -> Result<T, AppError>,
+) -> Result<T, AppError> {
     let mut attempt = 0;
     let mut lasting = Vec::new();
     let result = loop {
         let now = Utc::now();
         let result = write_transaction(conn, |conn| {
-            let caller = Caller::load(conn, who)?;
+            let (caller, locked) = match lock {
+                Some(lock) => Caller::load_locking(conn, who, lock)?,
+                None => (Caller::load(conn, who)?, false),
+            };
             let mut tx = Tx::new(conn, &caller, svc, now, &mut lasting);
-            let value = f(&mut tx)?;
+            let value = f(&mut tx, locked)?;
             tx.flush()?;
             Ok(value)
         });

@@ -6,8 +6,8 @@
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::idempotency_keys as keys;
+use crate::{hashtextextended, pg_try_advisory_xact_lock};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = keys)]
@@ -191,25 +191,24 @@ pub fn prune(conn: &mut AnyConnection, now: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(keys::table.filter(keys::expires_at.lt(now))).execute(conn)?)
 }
 
-diesel::define_sql_function! {
-    fn pg_try_advisory_xact_lock(key: BigInt) -> Bool;
-}
-diesel::define_sql_function! {
-    fn hashtextextended(text: Text, seed: BigInt) -> BigInt;
+/// The name of a key's advisory lock, for [`try_lock`] and `users::with_units_locking`.
+#[must_use]
+pub fn lock_name(account_id: &str, key: &str) -> String {
+    format!("idempotency {account_id} {key}")
 }
 
-/// PostgreSQL only: takes the key's transaction-level advisory lock without waiting; false
+/// PostgreSQL only: takes the transaction-level advisory lock `name` (a key's: [`lock_name`])
+/// without waiting; false
 /// when another transaction holds it (its request is running). The lock ends with the
 /// transaction, so a request that dies leaves nothing behind.
 ///
 /// # Errors
 /// Database errors; `Corrupt` on SQLite, which has no advisory locks.
-pub fn try_lock(conn: &mut AnyConnection, account_id: &str, key: &str) -> Result<bool, StoreError> {
+pub fn try_lock(conn: &mut AnyConnection, name: &str) -> Result<bool, StoreError> {
     let AnyConnection::Postgresql(c) = conn else {
         return Err(StoreError::Corrupt("advisory locks need PostgreSQL".into()));
     };
     // A statement of fixed shape, so the connection keeps it prepared.
-    let name = format!("idempotency {account_id} {key}");
     Ok(diesel::select(pg_try_advisory_xact_lock(hashtextextended(name, 0_i64))).get_result(c)?)
 }
 

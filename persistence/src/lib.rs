@@ -13,6 +13,17 @@ macro_rules! on_backend {
     };
 }
 
+// PostgreSQL's advisory locks (idempotency keys), here so that every module sees them.
+diesel::define_sql_function! {
+    fn pg_try_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+diesel::define_sql_function! {
+    fn hashtextextended(
+        text: diesel::sql_types::Text,
+        seed: diesel::sql_types::BigInt,
+    ) -> diesel::sql_types::BigInt;
+}
+
 pub mod audit;
 pub mod calendar;
 pub mod categories;

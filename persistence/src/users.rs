@@ -238,46 +238,81 @@ pub fn assignments_of(
         .load(conn)?)
 }
 
+/// One row per assignment of the account: the account, left-joined to its assignments and
+/// their units, with `$extra` as a last column. Two flat LEFT JOINs: SQLite materialised the
+/// nested form `LEFT JOIN (user_assignments JOIN units)` whole, a scan of every assignment of
+/// every account on every request.
+macro_rules! account_rows {
+    ($id:expr, $extra:expr) => {
+        users::table
+            .left_join(user_assignments::table.on(user_assignments::user_id.eq(users::id)))
+            .left_join(units::table.on(units::id.eq(user_assignments::unit_id)))
+            .filter(users::id.eq($id))
+            .select((
+                UserRecord::as_select(),
+                (user_assignments::unit_id, user_assignments::capture).nullable(),
+                (units::code, units::name, units::level, units::path).nullable(),
+                $extra,
+            ))
+            .order(units::code.asc())
+    };
+}
+
+type AccountRow = (
+    UserRecord,
+    Option<(String, bool)>,
+    Option<(String, String, i32, String)>,
+    bool,
+);
+
 /// The account and its assignments, or `None`.
 ///
 /// # Errors
 /// Database errors.
 pub fn with_units(conn: &mut AnyConnection, id: &str) -> Result<Option<UserWithUnits>, StoreError> {
-    // One query (every request loads its caller this way): the account, left-joined to its
-    // assignments and their units. Two flat LEFT JOINs: SQLite materialised the nested
-    // form `LEFT JOIN (user_assignments JOIN units)` whole, a scan of every assignment of
-    // every account on every request.
-    type Row = (
-        UserRecord,
-        Option<(String, bool)>,
-        Option<(String, String, i32, String)>,
-    );
-    let found: Vec<Row> = users::table
-        .left_join(user_assignments::table.on(user_assignments::user_id.eq(users::id)))
-        .left_join(units::table.on(units::id.eq(user_assignments::unit_id)))
-        .filter(users::id.eq(id))
-        .select((
-            UserRecord::as_select(),
-            (user_assignments::unit_id, user_assignments::capture).nullable(),
-            (units::code, units::name, units::level, units::path).nullable(),
-        ))
-        .order(units::code.asc())
-        .load(conn)?;
-    let rows = found.into_iter().map(|(u, a, unit)| {
+    // One query: every request loads its caller this way.
+    let rows: Vec<AccountRow> =
+        account_rows!(id, true.into_sql::<diesel::sql_types::Bool>()).load(conn)?;
+    Ok(fold_account(rows).map(|(account, _)| account))
+}
+
+/// PostgreSQL only: [`with_units`], taking the advisory lock named `lock` without waiting in
+/// the same statement (one round trip fewer for every write under an idempotency key); the
+/// flag says whether it was taken. The account is read in the snapshot taken just before the
+/// lock, which is right: the lock guards the key's row, read afterwards, not the account.
+///
+/// # Errors
+/// Database errors; `Corrupt` on SQLite, which has no advisory locks.
+pub fn with_units_locking(
+    conn: &mut AnyConnection,
+    id: &str,
+    lock: &str,
+) -> Result<Option<(UserWithUnits, bool)>, StoreError> {
+    use crate::{hashtextextended, pg_try_advisory_xact_lock};
+    let AnyConnection::Postgresql(c) = conn else {
+        return Err(StoreError::Corrupt("advisory locks need PostgreSQL".into()));
+    };
+    // Taken once per row (an account with several units), by the same transaction: it holds.
+    let rows: Vec<AccountRow> =
+        account_rows!(id, pg_try_advisory_xact_lock(hashtextextended(lock, 0_i64))).load(c)?;
+    Ok(fold_account(rows))
+}
+
+/// The account and its assignments from its rows, and the last column of its first row.
+fn fold_account(rows: Vec<AccountRow>) -> Option<(UserWithUnits, bool)> {
+    let rows = rows.into_iter().map(|(u, a, unit, extra)| {
         let joined = a
             .zip(unit)
             .map(|((unit_id, capture), (code, name, level, path))| {
                 (unit_id, capture, code, name, level, path)
             });
-        (u, joined)
+        (u, joined, extra)
     });
     let mut rows = rows.into_iter();
-    let Some((user, first)) = rows.next() else {
-        return Ok(None);
-    };
+    let (user, first, extra) = rows.next()?;
     let assignments = first
         .into_iter()
-        .chain(rows.filter_map(|(_, a)| a))
+        .chain(rows.filter_map(|(_, a, _)| a))
         .map(
             |(unit_id, capture, unit_code, unit_name, unit_level, unit_path)| AssignmentRow {
                 user_id: user.id.clone(),
@@ -290,7 +325,7 @@ pub fn with_units(conn: &mut AnyConnection, id: &str) -> Result<Option<UserWithU
             },
         )
         .collect();
-    Ok(Some(UserWithUnits { user, assignments }))
+    Some((UserWithUnits { user, assignments }, extra))
 }
 
 /// Attaches assignments to a page of accounts with one query.
