@@ -1,6 +1,7 @@
 //! Incidents and the departments summoned to them. A case's every mutable field is written
 //! back whole by one conditional statement (id and version), so a transition is one UPDATE.
 
+use crate::categories::CategoryRecord;
 use crate::db::AnyConnection;
 use crate::error::StoreError;
 use crate::schema::{
@@ -326,38 +327,73 @@ pub struct NearbyCase {
     pub owner_path: String,
 }
 
-/// Open cases of `category` whose point lies in the box (degrees), with their owner's path,
-/// the nearest found first by the caller. Few rows: a box of ~100 m in one category.
+/// A category by code, with the open cases of it whose point lies in the box (degrees) and
+/// their owner's path, the nearest found first by the caller: what a new report reads, in one
+/// statement. Few cases: a box of ~100 m in one category. `None` when no category has the code.
 ///
 /// # Errors
 /// Database errors.
-pub fn open_in_box(
+pub fn category_and_open_in_box(
     conn: &mut AnyConnection,
-    category: &str,
+    code: &str,
     (min_lon, min_lat, max_lon, max_lat): (f64, f64, f64, f64),
     limit: i64,
-) -> Result<Vec<NearbyCase>, StoreError> {
+) -> Result<Option<(CategoryRecord, Vec<NearbyCase>)>, StoreError> {
+    use crate::schema::incident_categories as cat;
     use diesel::sql_types::Double;
     let band = |lat: f64| LatBand(lat.into_sql::<Double>());
-    Ok(incidents::table
-        .inner_join(units::table.on(units::id.eq(incidents::owner_unit_id)))
-        .filter(incidents::category_code.eq(category))
-        .filter(LatBand(incidents::lat).between(band(min_lat), band(max_lat)))
-        .filter(incidents::status.ne_all(["closed", "rejected"]))
-        .filter(incidents::lat.between(min_lat, max_lat))
-        .filter(incidents::lon.between(min_lon, max_lon))
+    type Row = (
+        CategoryRecord,
+        Option<(String, String, f64, f64, Option<String>, String)>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = cat::table
+        .left_join(
+            incidents::table.on(incidents::category_code
+                .eq(cat::code)
+                .and(LatBand(incidents::lat).between(band(min_lat), band(max_lat)))
+                .and(incidents::status.ne_all(["closed", "rejected"]))
+                .and(incidents::lat.between(min_lat, max_lat))
+                .and(incidents::lon.between(min_lon, max_lon))),
+        )
+        .left_join(units::table.on(units::id.eq(incidents::owner_unit_id)))
+        .filter(cat::code.eq(code))
         .select((
-            incidents::id,
-            incidents::status,
-            incidents::lon,
-            incidents::lat,
-            incidents::reporter_id,
-            incidents::created_at,
-            units::path,
+            CategoryRecord::as_select(),
+            (
+                incidents::id,
+                incidents::status,
+                incidents::lon,
+                incidents::lat,
+                incidents::reporter_id,
+                incidents::created_at,
+            )
+                .nullable(),
+            units::path.nullable(),
         ))
         .order(incidents::id.asc())
         .limit(limit)
-        .load(conn)?)
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((category, case, path)) = rows.next() else {
+        return Ok(None);
+    };
+    let nearby = std::iter::once((case, path))
+        .chain(rows.map(|(_, case, path)| (case, path)))
+        .filter_map(|(case, path)| case.zip(path))
+        .map(
+            |((id, status, lon, lat, reporter_id, created_at), owner_path)| NearbyCase {
+                id,
+                status,
+                lon,
+                lat,
+                reporter_id,
+                created_at,
+                owner_path,
+            },
+        )
+        .collect();
+    Ok(Some((category, nearby)))
 }
 
 /// The departments summoned to a case, in the order summoned.

@@ -168,6 +168,16 @@ async fn a_report_goes_to_the_deepest_unit_raised_to_its_category_level() {
         (422, "validation_failed")
     );
     assert!(class.text.contains("category"), "{}", class.text);
+    let unknown = report(&w, &w.worker, body("0999", IN_COMMUNITY)).await;
+    assert_eq!(
+        (unknown.status, unknown.code().as_str()),
+        (422, "validation_failed")
+    );
+    assert!(
+        unknown.text.contains("names no category"),
+        "{}",
+        unknown.text
+    );
     let mut both = body("0101", IN_COMMUNITY);
     both["household_id"] = json!(uuid::Uuid::now_v7().to_string());
     let both = report(&w, &w.worker, both).await;

@@ -4,6 +4,7 @@
 
 use super::{Standing, UnitBrief, actor, caller_department, load, read};
 use crate::calendar;
+use crate::caller::Caller;
 use crate::categories;
 use crate::client_id::{self, Claimed};
 use crate::error::AppError;
@@ -15,7 +16,7 @@ use wangge_domain::incident::flow::{self, Case};
 use wangge_domain::incident::{CategoryCode, Priority, Status, route};
 use wangge_domain::unit::Level;
 use wangge_domain::{Action, Description, HouseholdId, IncidentId};
-use wangge_persistence::incidents::{self as store, IncidentRecord};
+use wangge_persistence::incidents::{self as store, IncidentRecord, NearbyCase};
 
 /// Open cases of the same category closer than this are offered as possible duplicates.
 pub const DUPLICATE_RADIUS_M: f64 = 50.0;
@@ -80,15 +81,6 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
     if tx.caller.reach(Action::ReportIncident) == wangge_domain::Reach::Nothing {
         return Err(AppError::forbidden("your roles do not report incidents"));
     }
-    let category = categories::get(tx.conn, &new.category)
-        .map_err(|_| AppError::field("category", "names no category"))?;
-    if category.parent_code.is_none() || category.retired {
-        return Err(AppError::field(
-            "category",
-            "must be a leaf category in use (not a class, not retired)",
-        ));
-    }
-    let policy = category.policy()?;
     let (lon, lat, cell, household) = match &new.place {
         Place::Point(l) => {
             let (lon, lat, cell) = l.resolve(tx.svc.config.leaf)?;
@@ -110,6 +102,18 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
     };
     let ll = wangge_geo::LatLng::new(lat, lon)
         .map_err(|e| AppError::field("location", e.to_string()))?;
+    // The category and the open cases of it nearby, in one round trip.
+    let (category, nearby_cases) =
+        store::category_and_open_in_box(tx.conn, new.category.as_str(), around((lon, lat)), 50)?
+            .ok_or_else(|| AppError::field("category", "names no category"))?;
+    let category = categories::Category::from_record(category)?;
+    if category.parent_code.is_none() || category.retired {
+        return Err(AppError::field(
+            "category",
+            "must be a leaf category in use (not a class, not retired)",
+        ));
+    }
+    let policy = category.policy()?;
     let snap = tx.svc.locator.snapshot();
     let (_, deepest_first) = snap.locate(ll).ok_or_else(|| AppError::Unprocessable {
         code: "not_covered",
@@ -169,7 +173,7 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
         }
         None => new_id(),
     };
-    let duplicates = nearby(tx, &category.code, (lon, lat), &id)?;
+    let duplicates = nearby(tx.caller, nearby_cases, (lon, lat), &id);
     let now = tx.now_utc();
     let register = policy.limits.of(new.priority).register;
     let register_due = calendar::deadline(tx.conn, now, register)?;
@@ -273,32 +277,31 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
     })
 }
 
-/// Open cases of the category within [`DUPLICATE_RADIUS_M`] that the caller may see, nearest
-/// first.
-fn nearby(
-    tx: &mut Tx<'_>,
-    category: &str,
-    (lon, lat): (f64, f64),
-    except: &str,
-) -> Result<Vec<Duplicate>, AppError> {
-    // A box a little larger than the circle; the distance decides.
+/// A box (degrees) a little larger than the circle of [`DUPLICATE_RADIUS_M`] around the point;
+/// the distance decides.
+fn around((lon, lat): (f64, f64)) -> (f64, f64, f64, f64) {
     let dlat = DUPLICATE_RADIUS_M / 111_000.0 * 1.1;
     let dlon = dlat / lat.to_radians().cos().max(0.1);
-    let rows = store::open_in_box(
-        tx.conn,
-        category,
-        (lon - dlon, lat - dlat, lon + dlon, lat + dlat),
-        50,
-    )?;
+    (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+}
+
+/// Of the open cases in the box, those within [`DUPLICATE_RADIUS_M`] that the caller may see,
+/// nearest first.
+fn nearby(
+    caller: &Caller,
+    cases: Vec<NearbyCase>,
+    (lon, lat): (f64, f64),
+    except: &str,
+) -> Vec<Duplicate> {
     let mut out = Vec::new();
-    for r in rows {
+    for r in cases {
         let d = distance_m((lon, lat), (r.lon, r.lat));
         if r.id == except || d > DUPLICATE_RADIUS_M {
             continue;
         }
         // Only cases the caller may see are suggested (their own reports, or owned in scope).
-        let own = r.reporter_id.is_some() && r.reporter_id.as_deref() == tx.caller.account_id();
-        if !own && !tx.caller.permits(Action::ReadIncident, &r.owner_path) {
+        let own = r.reporter_id.is_some() && r.reporter_id.as_deref() == caller.account_id();
+        if !own && !caller.permits(Action::ReadIncident, &r.owner_path) {
             continue;
         }
         out.push(Duplicate {
@@ -309,7 +312,7 @@ fn nearby(
         });
     }
     out.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
