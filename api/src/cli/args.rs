@@ -1,6 +1,6 @@
 //! The commands and their arguments, as clap parses them.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -130,24 +130,28 @@ pub(super) enum SeedWhat {
 #[derive(Subcommand)]
 pub(super) enum UserAction {
     /// Create a user; the password is read from standard input (one line), never from argv.
-    Create {
-        #[arg(long)]
-        username: String,
-        /// Repeat for several roles.
-        #[arg(long = "role", required = true)]
-        roles: Vec<String>,
-        #[arg(long)]
-        display_name: Option<String>,
-        /// Assign a unit by code, with capture (create and change) rights; repeatable.
-        #[arg(long = "unit")]
-        units: Vec<String>,
-        /// Assign a unit by code, read only; repeatable.
-        #[arg(long = "view-unit")]
-        view_units: Vec<String>,
-        /// Reach every unit, present and future (the installation's administrators).
-        #[arg(long)]
-        all_units: bool,
-    },
+    Create(NewUserArgs),
+}
+
+/// `wangge user create`'s arguments.
+#[derive(Args)]
+pub(super) struct NewUserArgs {
+    #[arg(long)]
+    pub(super) username: String,
+    /// Repeat for several roles.
+    #[arg(long = "role", required = true)]
+    pub(super) roles: Vec<String>,
+    #[arg(long)]
+    pub(super) display_name: Option<String>,
+    /// Assign a unit by code, with capture (create and change) rights; repeatable.
+    #[arg(long = "unit")]
+    pub(super) units: Vec<String>,
+    /// Assign a unit by code, read only; repeatable.
+    #[arg(long = "view-unit")]
+    pub(super) view_units: Vec<String>,
+    /// Reach every unit, present and future (the installation's administrators).
+    #[arg(long)]
+    pub(super) all_units: bool,
 }
 
 #[derive(Subcommand)]

@@ -1,20 +1,12 @@
 //! Accounts, and the grid and households in and out of files.
 
+use super::args::NewUserArgs;
 use super::{CliError, open, settings};
 use crate::startup;
 use std::io::{BufRead, Write};
 use wangge_app::{AppError, Who};
 use wangge_domain::{DisplayName, Password, UnitId, Username, account};
 use wangge_persistence::{StoreError, grid};
-
-pub(super) struct NewUserArgs {
-    pub(super) username: String,
-    pub(super) roles: Vec<String>,
-    pub(super) display_name: Option<String>,
-    pub(super) units: Vec<String>,
-    pub(super) view_units: Vec<String>,
-    pub(super) all_units: bool,
-}
 
 pub(super) fn create_user(args: &NewUserArgs) -> Result<(), CliError> {
     let username = args.username.as_str();

@@ -11,7 +11,7 @@ use args::{
     SimulateWhat, StatsAction, UserAction,
 };
 
-use data::{NewUserArgs, create_user, export, import, import_households, progress_bar};
+use data::{create_user, export, import, import_households, progress_bar};
 use keys::{outbox_status, pii_reseal, pii_status};
 
 use crate::config::Settings;
@@ -139,23 +139,8 @@ fn dispatch(cmd: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::User {
-            action:
-                UserAction::Create {
-                    username,
-                    roles,
-                    display_name,
-                    units,
-                    view_units,
-                    all_units,
-                },
-        } => create_user(&NewUserArgs {
-            username,
-            roles,
-            display_name,
-            units,
-            view_units,
-            all_units,
-        }),
+            action: UserAction::Create(args),
+        } => create_user(&args),
         Command::Grid {
             action:
                 GridAction::Import {
