@@ -262,6 +262,13 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartupError> {
             u8::from(settings.leaf)
         )));
     }
+    if db::autovacuum_off(&mut conn).unwrap_or(false) {
+        tracing::warn!(
+            "PostgreSQL runs without autovacuum: a statement first planned while its tables were \
+             small keeps that plan until they are analysed; turn autovacuum on, or run ANALYZE \
+             as tables grow"
+        );
+    }
     tracing::info!(
         db.backend = settings.backend().as_str(),
         db.migrations_applied = ran,

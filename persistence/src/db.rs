@@ -213,6 +213,24 @@ pub fn migrate(
     Ok(ran)
 }
 
+/// Whether the database runs without autovacuum (PostgreSQL; never on SQLite). Connections
+/// plan each statement once (`force_generic_plan`); without the statistics autovacuum's
+/// ANALYZE refreshes (which makes them plan again), a plan made while a table was empty
+/// stays.
+///
+/// # Errors
+/// The database's error.
+pub fn autovacuum_off(conn: &mut AnyConnection) -> diesel::QueryResult<bool> {
+    use diesel::RunQueryDsl;
+    match conn {
+        AnyConnection::Postgresql(c) => diesel::select(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("current_setting('autovacuum') = 'off'"),
+        )
+        .get_result(c),
+        AnyConnection::Sqlite(_) => Ok(false),
+    }
+}
+
 /// Checks the database answers (readiness).
 ///
 /// # Errors
