@@ -303,6 +303,57 @@ async fn open_cases_of_the_category_nearby_come_back_as_possible_duplicates() {
 }
 
 #[actix_web::test]
+async fn a_report_at_a_household_takes_its_place_and_a_bad_category_is_named_first() {
+    let w = world().await;
+    let h = w
+        .app
+        .household(&w.staff, "上报路 1 号", IN_COMMUNITY.0, IN_COMMUNITY.1)
+        .await;
+    let at_point = report(&w, &w.worker, body("0102", IN_COMMUNITY))
+        .await
+        .json();
+    let b = json!({"category": "0102", "description": "门前垃圾", "household_id": h["id"]});
+    let r = report(&w, &w.worker, b).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let case = r.json();
+    assert_eq!(case["household_id"], h["id"], "{case}");
+    assert_eq!(
+        (&case["location"]["lat"], &case["location"]["lng"]),
+        (&h["location"]["lat"], &h["location"]["lng"]),
+        "the household's own place"
+    );
+    assert_eq!(case["location"], at_point["location"]);
+    assert_eq!(case["owner_unit"], at_point["owner_unit"]);
+    // The case at the same point is found as a duplicate from the household's place too.
+    let dups: Vec<&Value> = case["possible_duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["id"])
+        .collect();
+    assert_eq!(dups, vec![&at_point["id"]]);
+
+    // Two faults at once: the category is named, whatever the place.
+    let field = |r: &crate::helpers::Res| (r.status, r.json()["field"].as_str().map(str::to_owned));
+    let unseen = uuid::Uuid::now_v7().to_string();
+    let b = json!({"category": "0999", "description": "x", "household_id": unseen});
+    let both = report(&w, &w.worker, b).await;
+    assert_eq!(
+        field(&both),
+        (422, Some("category".into())),
+        "{}",
+        both.text
+    );
+    let class_off_the_map = report(&w, &w.worker, body("01", (95.0, 111.05))).await;
+    assert_eq!(field(&class_off_the_map), (422, Some("category".into())));
+    let off_the_map = report(&w, &w.worker, body("0102", (95.0, 111.05))).await;
+    assert_eq!(field(&off_the_map), (422, Some("location".into())));
+    let b = json!({"category": "0102", "description": "x", "household_id": unseen});
+    let unseen = report(&w, &w.worker, b).await;
+    assert_eq!(field(&unseen), (422, Some("household_id".into())));
+}
+
+#[actix_web::test]
 async fn possible_duplicates_are_only_cases_the_reporter_may_see() {
     let w = world().await;
     // An open case the community's worker cannot see: reported by the officer, then

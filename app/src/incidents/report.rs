@@ -81,30 +81,13 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
     if tx.caller.reach(Action::ReportIncident) == wangge_domain::Reach::Nothing {
         return Err(AppError::forbidden("your roles do not report incidents"));
     }
-    let (lon, lat, cell, household) = match &new.place {
-        Place::Point(l) => {
-            let (lon, lat, cell) = l.resolve(tx.svc.config.leaf)?;
-            (lon, lat, cell, None)
-        }
-        Place::Household(id) => {
-            let h =
-                crate::households::household_for(tx.conn, tx.caller, *id, Action::ReadHousehold)
-                    .map_err(|_| {
-                        AppError::field("household_id", "names no household you can see")
-                    })?;
-            (
-                h.record.lon,
-                h.record.lat,
-                h.record.cell,
-                Some(id.to_string()),
-            )
-        }
-    };
-    let ll = wangge_geo::LatLng::new(lat, lon)
-        .map_err(|e| AppError::field("location", e.to_string()))?;
+    // The place is read first, since the duplicate search needs its box, but its error is
+    // told after the category's, as when the category was read first on its own.
+    let place = place_of(tx, &new.place);
+    let probe = place.as_ref().map_or((0.0, 0.0), |p| (p.0, p.1));
     // The category and the open cases of it nearby, in one round trip.
     let (category, nearby_cases) =
-        store::category_and_open_in_box(tx.conn, new.category.as_str(), around((lon, lat)), 50)?
+        store::category_and_open_in_box(tx.conn, new.category.as_str(), around(probe), 50)?
             .ok_or_else(|| AppError::field("category", "names no category"))?;
     let category = categories::Category::from_record(category)?;
     if category.parent_code.is_none() || category.retired {
@@ -114,6 +97,9 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
         ));
     }
     let policy = category.policy()?;
+    let (lon, lat, cell, household) = place?;
+    let ll = wangge_geo::LatLng::new(lat, lon)
+        .map_err(|e| AppError::field("location", e.to_string()))?;
     let snap = tx.svc.locator.snapshot();
     let (_, deepest_first) = snap.locate(ll).ok_or_else(|| AppError::Unprocessable {
         code: "not_covered",
@@ -275,6 +261,29 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
         possible_duplicates: duplicates,
         again: false,
     })
+}
+
+/// Where the case is: longitude, latitude, cell, and the household when it is one's.
+fn place_of(tx: &mut Tx<'_>, place: &Place) -> Result<(f64, f64, i64, Option<String>), AppError> {
+    match place {
+        Place::Point(l) => {
+            let (lon, lat, cell) = l.resolve(tx.svc.config.leaf)?;
+            Ok((lon, lat, cell, None))
+        }
+        Place::Household(id) => {
+            let h =
+                crate::households::household_for(tx.conn, tx.caller, *id, Action::ReadHousehold)
+                    .map_err(|_| {
+                        AppError::field("household_id", "names no household you can see")
+                    })?;
+            Ok((
+                h.record.lon,
+                h.record.lat,
+                h.record.cell,
+                Some(id.to_string()),
+            ))
+        }
+    }
 }
 
 /// A box (degrees) a little larger than the circle of [`DUPLICATE_RADIUS_M`] around the point;
