@@ -237,36 +237,37 @@ async fn the_figures_equal_a_hand_count_over_a_crafted_set_of_cases() {
     // The same figures however the period is cut: whole days are read from the sums kept per
     // day, partial days from the cases themselves. Today in China, as whole days; from
     // yesterday to a moment from now (a partial last day); from two days back at this time to
-    // tomorrow (a partial first day and whole days); from yesterday to 13 hours on.
-    let today = chrono::Utc::now()
-        .with_timezone(&wangge_domain::calendar::CST)
-        .date_naive();
+    // tomorrow (a partial first day and whole days); from yesterday to 13 hours on. "Today"
+    // runs from the day in China when the cases began to the day it is now: two days when
+    // the test ran across midnight there (16:00 UTC).
+    let cst = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&wangge_domain::calendar::CST).date_naive()
+    };
+    let (today, tomorrow) = (cst(from), cst(chrono::Utc::now()).succ_opt().unwrap());
     let later = urlencode(&(chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
     let days_back = urlencode(&(chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339());
     let much_later = urlencode(&(chrono::Utc::now() + chrono::Duration::hours(13)).to_rfc3339());
     for other in [
-        format!("from={today}&to={}", today.succ_opt().unwrap()),
+        format!("from={today}&to={tomorrow}"),
         format!("from={}&to={later}", today.pred_opt().unwrap()),
-        format!("from={days_back}&to={}", today.succ_opt().unwrap()),
+        format!("from={days_back}&to={tomorrow}"),
         format!("from={}&to={much_later}", today.pred_opt().unwrap()),
         // Seventy days back: whole months and partial ones.
-        format!(
-            "from={}&to={}",
-            today - chrono::Duration::days(70),
-            today.succ_opt().unwrap()
-        ),
+        format!("from={}&to={tomorrow}", today - chrono::Duration::days(70)),
     ] {
         let o = figures(&w, &district, &other).await;
         for part in ["totals", "own", "by_child", "by_category"] {
             assert_eq!(o[part], s[part], "{part} for {other} against {q}");
         }
         // This month, read from its month's sums: the figures counted on today's days agree (its
-        // close deadlines may include the slow case's, so `due` may not).
+        // close deadlines may include the slow case's, so `due` may not). Two months when
+        // "today" crossed into another.
         let first = today.with_day(1).unwrap();
+        let last = tomorrow.pred_opt().unwrap().with_day(1).unwrap();
         let month = figures(
             &w,
             &district,
-            &format!("from={first}&to={}", first + chrono::Months::new(1)),
+            &format!("from={first}&to={}", last + chrono::Months::new(1)),
         )
         .await;
         for k in [
