@@ -430,7 +430,12 @@ async fn the_sums_kept_by_day_follow_a_case_up_the_grid_and_a_unit_that_moves() 
     let today = chrono::Utc::now()
         .with_timezone(&wangge_domain::calendar::CST)
         .date_naive();
-    let days = format!("from={today}&to={}", today.succ_opt().unwrap());
+    // Two days, not one: the cases are made after `today` is read, and a run crossing
+    // midnight in China would otherwise make them on a day outside the window.
+    let days = format!(
+        "from={today}&to={}",
+        today.succ_opt().and_then(|d| d.succ_opt()).unwrap()
+    );
     // One case signed for with three seconds to close, which the clock moves up to the west
     // subdistrict when they pass; one slow case registered, which stays in the community.
     let up = signed(
