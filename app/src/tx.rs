@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use wangge_persistence::audit::{self, NewAuditEvent};
 use wangge_persistence::idempotency::AnsweredKey;
-use wangge_persistence::journal::{self, HistoryRow, NewChange, OutboxRow};
+use wangge_persistence::journal::{self, Created, HistoryRow, NewChange, OutboxRow};
 use wangge_persistence::{AnyConnection, write_transaction};
 
 /// The kinds of record the change feed and the history know.
@@ -102,6 +102,7 @@ pub struct Tx<'c> {
     pub svc: &'c Services,
     now: DateTime<Utc>,
     now_text: String,
+    created: Vec<Created>,
     history: Vec<HistoryRow>,
     outbox: Vec<OutboxRow>,
     changes: Vec<NewChange>,
@@ -129,6 +130,7 @@ impl<'c> Tx<'c> {
             svc,
             now,
             now_text: stored_time(now),
+            created: Vec::new(),
             history: Vec::new(),
             outbox: Vec::new(),
             changes: Vec::new(),
@@ -253,6 +255,13 @@ impl<'c> Tx<'c> {
         self.lasting.push(audit_row(self.caller, a));
     }
 
+    /// Hands a new record to be written with the journal (see [`Created`]): it is not in the
+    /// database before the use case ends, [`Self::flush_journal`] is called, or the held rows
+    /// reach the batch size.
+    pub fn create(&mut self, record: Created) {
+        self.created.push(record);
+    }
+
     /// Keeps the request's answer under its idempotency key, written with the journal when
     /// the use case ends ([`AppError::ClaimLost`] then if another request's answer for the
     /// key committed first).
@@ -261,22 +270,28 @@ impl<'c> Tx<'c> {
     }
 
     fn flush_if_full(&mut self) -> Result<(), AppError> {
-        let held = self.history.len() + self.outbox.len() + self.changes.len() + self.audit.len();
+        let held = self.created.len()
+            + self.history.len()
+            + self.outbox.len()
+            + self.changes.len()
+            + self.audit.len();
         if held >= FLUSH_AT {
             self.flush()?;
         }
         Ok(())
     }
 
-    /// Writes the history, outbox and change rows held so far, so that the use case can read
-    /// its own record back whole (a case shows its history). Audit rows stay held: those
-    /// kept after a failure must not be written into a transaction that may roll back.
+    /// Writes the created records, history, outbox and change rows held so far, so that the
+    /// use case can read its own record back whole (a case shows its history). Audit rows
+    /// stay held: those kept after a failure must not be written into a transaction that may
+    /// roll back.
     ///
     /// # Errors
     /// Database errors.
     pub fn flush_journal(&mut self) -> Result<(), AppError> {
         journal::insert_journal(
             self.conn,
+            &std::mem::take(&mut self.created),
             &std::mem::take(&mut self.history),
             &std::mem::take(&mut self.outbox),
             &std::mem::take(&mut self.changes),
@@ -290,6 +305,7 @@ impl<'c> Tx<'c> {
         let answer = self.answer.take();
         let stored = journal::insert_journal(
             self.conn,
+            &std::mem::take(&mut self.created),
             &std::mem::take(&mut self.history),
             &std::mem::take(&mut self.outbox),
             &std::mem::take(&mut self.changes),

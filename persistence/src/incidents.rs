@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use wangge_domain::Reach;
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = incidents, treat_none_as_default_value = false)]
 pub struct IncidentRecord {
     pub id: String,
@@ -316,7 +316,7 @@ impl<E: diesel::expression::ValidGrouping<G>, G> diesel::expression::ValidGroupi
 }
 
 /// An open case near a new report, with what deciding whether its reporter may see it needs.
-#[derive(Debug, Clone, PartialEq, Queryable)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NearbyCase {
     pub id: String,
     pub status: String,

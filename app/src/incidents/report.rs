@@ -17,6 +17,7 @@ use wangge_domain::incident::{CategoryCode, Priority, Status, route};
 use wangge_domain::unit::Level;
 use wangge_domain::{Action, Description, HouseholdId, IncidentId};
 use wangge_persistence::incidents::{self as store, IncidentRecord, NearbyCase};
+use wangge_persistence::journal::Created;
 
 /// Open cases of the same category closer than this are offered as possible duplicates.
 pub const DUPLICATE_RADIUS_M: f64 = 50.0;
@@ -195,10 +196,11 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
         closed_at: None,
         version: 1,
     };
-    store::insert(tx.conn, &record)?;
+    // Written with the journal at the end, in its statement: a round trip fewer.
+    tx.create(Created::Incident(Box::new(record.clone())));
     let reporter = super::reporter::seal(&tx.svc.pii, &id, new);
     if let Some(r) = &reporter {
-        store::insert_reporter(tx.conn, r)?;
+        tx.create(Created::Reporter(r.clone()));
     }
     let routing =
         json!({ "unit_id": owner, "rule": routed.rule, "explanation": routed.explanation });

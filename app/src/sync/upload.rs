@@ -330,6 +330,9 @@ fn effect(
         }
         Command::ReportIncident(new, photos) => {
             let r = report(tx, new)?;
+            // The case is written with the journal; the photos and the summary need it now
+            // (so an upload saves no round trip here, unlike the HTTP report).
+            tx.flush_journal()?;
             let id: IncidentId = r.incident.id.parse().map_err(AppError::internal)?;
             crate::uploads::attach(tx, id, AttachmentKind::Evidence, photos)?;
             (summary(tx, &r.incident.id)?, r.again)
