@@ -67,8 +67,8 @@ pub struct NewChange {
 
 /// A record a change creates, handed to the journal to be written with it: on PostgreSQL
 /// that saves the use case a round trip of its own (a keyed report is six round trips, not
-/// seven; eight with a reporter's name or phone). Written in the order given on SQLite; on PostgreSQL in one statement, whose
-/// foreign keys are checked at its end.
+/// seven; not eight with a reporter's name or phone). Written in the order given on SQLite;
+/// on PostgreSQL in one statement, whose foreign keys are checked at its end.
 #[derive(Debug, Clone)]
 pub enum Created {
     Incident(Box<IncidentRecord>),
