@@ -154,7 +154,14 @@ pub fn receive(tx: &mut Tx<'_>, hash: &str, piece: Piece<'_>) -> Result<Received
     }
     let key = upload_key(&account, hash);
     let blobs = tx.svc.blobs.clone();
-    let received = standing(blobs.as_ref(), &key, up.received_bytes)?;
+    // The content sent whole starts the upload over, wherever it stood: it is what a phone
+    // sends when it gives up on pieces, and what a refused size tells it to do.
+    let whole = piece.offset == 0 && piece.bytes.len() as u64 == piece.total_bytes;
+    let received = if whole {
+        0
+    } else {
+        standing(blobs.as_ref(), &key, up.received_bytes)?
+    };
     if received == 0 && piece.offset == 0 {
         if (up.total_bytes, up.received_bytes) != (total, 0) {
             store::restart(tx.conn, &account, hash, total)?;

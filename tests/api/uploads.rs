@@ -365,6 +365,91 @@ async fn an_upload_refused_whole_starts_over_from_its_first_piece() {
     );
 }
 
+#[actix_web::test]
+async fn the_content_sent_whole_starts_an_upload_over_wherever_it_stood() {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, worker) = app
+        .user(
+            "whole.worker",
+            &["grid_worker"],
+            &[(id(&grid.community), true)],
+        )
+        .await;
+    let photo = jpeg(6).repeat(20);
+    let (hash, total) = (sha256(&photo), photo.len());
+    // Two pieces arrive; the phone gives up on pieces and sends the content whole.
+    for (from, to) in [(0, 100), (100, 200)] {
+        let (status, body) = put(
+            &app,
+            &worker,
+            &hash,
+            &photo[from..to],
+            Some(format!("bytes {from}-{}/{total}", to - 1)),
+        )
+        .await;
+        assert_eq!((status, body["received_bytes"].clone()), (202, json!(to)));
+    }
+    let (status, body) = put(&app, &worker, &hash, &photo, None).await;
+    assert_eq!(
+        (
+            status,
+            body["complete"].clone(),
+            body["received_bytes"].clone()
+        ),
+        (201, json!(true), json!(total)),
+        "{body}"
+    );
+    assert_eq!(missing(&app, &worker, &[&hash]).await, json!([]));
+
+    // An upload begun at a wrong size refuses pieces of the right one, and says to send the
+    // content whole; sent whole, as one piece from 0 to the end, it is taken.
+    let other = jpeg(7).repeat(20);
+    let (hash, total) = (sha256(&other), other.len());
+    let wrong = total + 1000;
+    let (status, _) = put(
+        &app,
+        &worker,
+        &hash,
+        &other[..100],
+        Some(format!("bytes 0-99/{wrong}")),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, body) = put(
+        &app,
+        &worker,
+        &hash,
+        &other[100..200],
+        Some(format!("bytes 100-199/{total}")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("send its content whole")),
+        "{body}"
+    );
+    let (status, body) = put(
+        &app,
+        &worker,
+        &hash,
+        &other,
+        Some(format!("bytes 0-{}/{total}", total - 1)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["complete"].clone()),
+        (201, json!(true)),
+        "{body}"
+    );
+}
+
 /// Sends the piece `from..to` four times at once; returns the statuses, sorted, and the
 /// answers.
 async fn race_piece(
