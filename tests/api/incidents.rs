@@ -670,18 +670,53 @@ async fn a_summoned_department_sees_its_case_reports_in_and_sees_nothing_else() 
     )
     .await;
     assert_eq!(denied.status, 403);
+    // At most twenty at once (the contract's maxItems), refused before anything is written.
+    let many: Vec<String> = (0..21)
+        .map(|i| format!("01900000-0000-7000-8000-{i:012}"))
+        .collect();
+    let too_many = act(
+        &w,
+        &w.officer,
+        &registered,
+        json!({"action": "summon", "department_ids": many}),
+    )
+    .await;
+    assert_eq!(
+        (too_many.status, too_many.code().as_str()),
+        (422, "validation_failed"),
+        "{}",
+        too_many.text
+    );
+    let refusal = too_many.json();
+    assert_eq!(refusal["field"], "department_ids", "{}", too_many.text);
+    assert!(
+        refusal["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("at most 20")),
+        "{}",
+        too_many.text
+    );
+    // A department named twice is summoned once.
     let summoned = act(
         &w,
         &w.officer,
         &registered,
-        json!({"action": "summon", "department_ids": [dept_id]}),
+        json!({"action": "summon", "department_ids": [dept_id, dept_id]}),
     )
     .await;
     assert_eq!(summoned.status, 200, "{}", summoned.text);
     let s = summoned.json();
+    assert_eq!(s["version"], registered["version"].as_i64().unwrap() + 1);
     assert_eq!(
-        s["departments"]["summoned"][0]["department_id"],
-        dept_id.as_str()
+        s["departments"]["summoned"].as_array().map(|a| a
+            .iter()
+            .map(|d| d["department_id"].clone())
+            .collect::<Vec<_>>()),
+        Some(vec![json!(dept_id)])
+    );
+    assert_eq!(
+        s["history"].as_array().unwrap().last().unwrap()["department_ids"],
+        json!([dept_id])
     );
     assert!(s["departments"]["summoned"][0]["reported_in_at"].is_null());
 

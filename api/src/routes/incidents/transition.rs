@@ -33,6 +33,27 @@ fn uuid<T: std::str::FromStr>(field: &'static str, s: &str) -> Result<T, Validat
         .map_err(|_| ValidationError::new(field, "must be a UUID"))
 }
 
+/// Departments summoned at once, at most (the contract's `maxItems`).
+const MAX_SUMMONED: usize = 20;
+
+/// The departments of a summons, each once, in the order named.
+fn departments(ids: &[String]) -> Result<Vec<DepartmentId>, ValidationError> {
+    if ids.len() > MAX_SUMMONED {
+        return Err(ValidationError::new(
+            "department_ids",
+            format!("at most {MAX_SUMMONED} departments at once"),
+        ));
+    }
+    let mut out: Vec<DepartmentId> = Vec::with_capacity(ids.len());
+    for d in ids {
+        let d = uuid::<DepartmentId>("department_ids", d)?;
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
 impl TryFrom<TransitionBody> for Transition {
     type Error = ValidationError;
 
@@ -45,11 +66,7 @@ impl TryFrom<TransitionBody> for Transition {
                 .as_deref()
                 .map(|d| uuid::<DepartmentId>("department_id", d))
                 .transpose()?,
-            departments: b
-                .department_ids
-                .iter()
-                .map(|d| uuid::<DepartmentId>("department_ids", d))
-                .collect::<Result<_, _>>()?,
+            departments: departments(&b.department_ids)?,
             satisfied: b.satisfied,
             into: b
                 .into
