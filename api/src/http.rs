@@ -314,7 +314,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             let body = read_body(payload, limit).await?;
             let value = serde_json::from_slice::<T>(&body).map_err(|e| {
-                if e.is_data() {
+                // serde_json reports some misfits of valid JSON as syntax (an enum given as
+                // `{}` or with two members): malformed is only a body that is not JSON.
+                if e.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
                     ApiError::unprocessable(
                         "invalid_body",
                         format!("the body does not fit the schema: {e}"),

@@ -3,6 +3,17 @@
 use crate::helpers::{SmallGrid, TestApp, id};
 use serde_json::json;
 
+/// A new category's body whose every close limit is `close`.
+fn category(close: &str) -> Vec<u8> {
+    let stage =
+        format!(r#"{{"register": {{"hours": 1}}, "sign": {{"hours": 1}}, "close": {close}}}"#);
+    format!(
+        r#"{{"code": "0199", "parent_code": "01", "name": "x", "key": "probe_k", "lowest_level": 3,
+            "routing": "locality", "time_limits": {{"urgent": {stage}, "normal": {stage}, "complex": {stage}}}}}"#
+    )
+    .into_bytes()
+}
+
 #[actix_web::test]
 async fn malformed_bodies_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
@@ -31,6 +42,9 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
         ("empty name", "/api/v1/units".into(), "application/json", br#"{"code": "9", "name": "  ", "level": 1}"#.to_vec(), 422, "validation_failed"),
         ("a continent", cov_path.clone(), "application/json", br#"{"geometry": {"type": "Polygon", "coordinates": [[[70,10],[140,10],[140,50],[70,50],[70,10]]]}}"#.to_vec(), 422, "invalid_geometry"),
         ("bad code", "/api/v1/units".into(), "application/json", br#"{"code": "12-3", "name": "x", "level": 1}"#.to_vec(), 422, "validation_failed"),
+        // Valid JSON that serde_json calls a syntax error: still a misfit, not malformed.
+        ("a time limit of no unit", "/api/v1/incident-categories".into(), "application/json", category(r#"{}"#), 422, "invalid_body"),
+        ("a time limit of two units", "/api/v1/incident-categories".into(), "application/json", category(r#"{"hours": 1, "seconds": 5}"#), 422, "invalid_body"),
     ];
     for (what, path, ct, body, status, code) in cases {
         let method = if path.ends_with("/coverage") {
