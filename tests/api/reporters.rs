@@ -112,6 +112,66 @@ async fn a_reporters_name_and_phone_are_sealed_masked_and_revealed_with_an_audit
 }
 
 #[actix_web::test]
+async fn a_case_sent_again_under_its_id_must_name_the_same_reporter() {
+    let app = TestApp::spawn().await;
+    let grid = SmallGrid::build(&app).await;
+    let (_, worker) = app
+        .user(
+            "again.worker",
+            &["grid_worker"],
+            &[(id(&grid.community), true)],
+        )
+        .await;
+    let cid = uuid::Uuid::now_v7().to_string();
+    let send = |reporter: Value| {
+        let mut b = json!({"id": cid, "category": "0102", "description": "有人乱倒垃圾",
+                           "location": {"lat": HERE.0, "lng": HERE.1}});
+        if !reporter.is_null() {
+            b["reporter"] = reporter;
+        }
+        let (app, worker) = (&app, &worker);
+        async move {
+            app.send(
+                Method::POST,
+                "/api/v1/incidents",
+                Some(worker),
+                Some(b),
+                &[],
+            )
+            .await
+        }
+    };
+    let first = send(json!({"name": "陈大明", "phone": "138 0013 8000"})).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    // The same reporter, the phone written otherwise: the same create, answered again.
+    let again = send(json!({"name": "陈大明", "phone": "13800138000"})).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json()["reporter"]["name"], "陈**");
+    // Another reporter, or none: other content under the id.
+    for other in [
+        json!({"name": "别人", "phone": "138 0013 8000"}),
+        json!({"name": "陈大明", "phone": "13900139000"}),
+        Value::Null,
+    ] {
+        let r = send(other.clone()).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (409, "id_taken"),
+            "{other}: {}",
+            r.text
+        );
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM incident_reporters WHERE incident_id = '{cid}' \
+             AND name_masked = '陈**'"
+        )),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM incidents"), 1);
+}
+
+#[actix_web::test]
 async fn an_anonymous_reporter_is_hidden_from_every_role_but_the_command_centre() {
     let app = TestApp::spawn().await;
     let grid = SmallGrid::build(&app).await;

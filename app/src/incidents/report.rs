@@ -9,6 +9,7 @@ use crate::categories;
 use crate::client_id::{self, Claimed};
 use crate::error::AppError;
 use crate::households::Location;
+use crate::pii::PiiKind;
 use crate::tx::{Change, Entity, Tx, new_id, stored_time};
 use serde::Serialize;
 use serde_json::json;
@@ -142,9 +143,30 @@ pub fn report(tx: &mut Tx<'_>, new: &NewIncident) -> Result<Reported, AppError> 
 
     let id = match new.id {
         Some(id) => {
-            let content = json!({ "category": category.code, "priority": new.priority.as_str(),
+            let mut content = json!({ "category": category.code, "priority": new.priority.as_str(),
                 "description": new.description.as_str(), "lon": lon, "lat": lat,
                 "household_id": household, "anonymous": new.anonymous });
+            // The reporter's name and phone count as content too, by keyed hash (a plain
+            // digest of a phone number is brute-forced); absent, the digest is as it was.
+            let pii = &tx.svc.pii;
+            for (member, hash) in [
+                (
+                    "reporter_name",
+                    new.reporter_name
+                        .as_ref()
+                        .map(|n| pii.hash(PiiKind::Name, n.as_str())),
+                ),
+                (
+                    "reporter_phone",
+                    new.reporter_phone
+                        .as_ref()
+                        .map(|p| pii.hash(PiiKind::Phone, p.expose())),
+                ),
+            ] {
+                if let (Some(hash), Some(o)) = (hash, content.as_object_mut()) {
+                    o.insert(member.into(), hash.into());
+                }
+            }
             if client_id::claim(tx, Entity::Incident, &id.to_string(), &content)? == Claimed::Again
             {
                 let loaded = load(tx.conn, tx.caller, &id.to_string())
