@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
+use wangge_app::Who;
 use wangge_app::events::{CaseEvent, Watcher};
 
 /// The reconnection delay a browser's `EventSource` should use, sent first.
@@ -30,6 +31,9 @@ pub struct Stream {
     catching_up: bool,
     heartbeat: tokio::time::Interval,
     session_id: String,
+    /// Who the stream is for, to ask again at each heartbeat whether they still read what
+    /// the watcher lets through (assignments change without ending the session).
+    who: Who,
     _slot: Slot,
 }
 
@@ -44,6 +48,7 @@ impl Stream {
         events: broadcast::Receiver<Arc<CaseEvent>>,
         slot: Slot,
         session_id: String,
+        who: Who,
     ) -> Self {
         let every = Duration::from_secs(state.settings.sse_heartbeat_s.max(1));
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -57,6 +62,7 @@ impl Stream {
             catching_up: true,
             heartbeat,
             session_id,
+            who,
             _slot: slot,
         }
     }
@@ -97,7 +103,18 @@ impl Stream {
                     Err(RecvError::Lagged(_)) => self.catching_up = true,
                     Err(RecvError::Closed) => return None,
                 },
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(KEEP_ALIVE)),
+                _ = self.heartbeat.tick() => {
+                    // The caller as they stand now; a caller who may no longer read
+                    // incidents, or a database away, ends the stream (the client resumes
+                    // with Last-Event-ID, losing nothing it may still see).
+                    let who = self.who.clone();
+                    self.watcher = self
+                        .state
+                        .read(who, wangge_app::events::watcher)
+                        .await
+                        .ok()?;
+                    return Some(Bytes::from_static(KEEP_ALIVE));
+                }
             }
         }
     }

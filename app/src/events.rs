@@ -225,23 +225,30 @@ pub struct Watcher {
 /// # Errors
 /// 403 for an account that may read no case anywhere (neither by scope nor as a department).
 pub fn watch(r: &mut Reader<'_>, after: Option<i64>) -> Result<(Watcher, i64), AppError> {
+    let watcher = watcher(r)?;
+    let start = match after {
+        Some(a) => a,
+        None => head(r.conn)?,
+    };
+    Ok((watcher, start))
+}
+
+/// Who an open stream is for, as the caller stands now: a stream asks again from time to
+/// time, so one given a unit less stops receiving its cases.
+///
+/// # Errors
+/// As [`watch`].
+pub fn watcher(r: &mut Reader<'_>) -> Result<Watcher, AppError> {
     let department = caller_department(&r.caller).map(|d| d.to_string());
     if department.is_none() && r.caller.reach(Action::ReadIncident) == Reach::Nothing {
         return Err(AppError::forbidden(
             "the event stream is for accounts that may read incidents",
         ));
     }
-    let start = match after {
-        Some(a) => a,
-        None => head(r.conn)?,
-    };
-    Ok((
-        Watcher {
-            caller: r.caller.clone(),
-            department,
-        },
-        start,
-    ))
+    Ok(Watcher {
+        caller: r.caller.clone(),
+        department,
+    })
 }
 
 impl Watcher {

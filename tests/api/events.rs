@@ -590,6 +590,49 @@ async fn a_stream_ends_with_its_session() {
     assert!(!other.ends_within(Duration::from_millis(1500)).await);
 }
 
+#[actix_web::test]
+async fn a_stream_follows_its_account_when_a_unit_is_taken_from_it() {
+    let w = world_on(
+        TestApp::spawn_with(Options {
+            sse_heartbeat_s: 1,
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let (moved_id, moved) = w
+        .app
+        .user(
+            "ev.moved",
+            &["grid_worker"],
+            &[(id(&w.grid.community), false)],
+        )
+        .await;
+    let mut s = open(&w.app, &moved).await;
+    let before = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    let seen = s.next_event(PROMPTLY).await.expect("the community's case");
+    assert_eq!(seen.data["incident_id"], before["id"]);
+    // The account is moved to the east subdistrict; its session, and the stream, go on.
+    let r = w
+        .app
+        .put(
+            &format!("/api/v1/users/{moved_id}/assignments"),
+            json!({"assignments": [{"unit_id": id(&w.grid.east), "capture": false}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // By the next heartbeat the stream has asked again who it is for.
+    actix_web::rt::time::sleep(Duration::from_millis(2500)).await;
+    let left = cases::report(&w.app, &w.worker, "0101", IN_COMMUNITY).await;
+    let east = cases::report(&w.app, &w.staff, "0101", IN_EAST).await;
+    let next = s.next_event(PROMPTLY).await.expect("the east's case");
+    assert_eq!(
+        next.data["incident_id"], east["id"],
+        "the community's case {} reached an account moved away from it",
+        left["id"]
+    );
+}
+
 /// A private `redis-server` on a fixed port, so the test can stop it and start it again.
 struct RedisProcess {
     port: u16,

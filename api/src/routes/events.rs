@@ -66,6 +66,7 @@ pub async fn stream(
         events,
         slot,
         user.session_id.clone(),
+        user.who(),
     );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
