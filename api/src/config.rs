@@ -115,6 +115,9 @@ pub struct Settings {
     /// `WANGGE_SSE_MAX_STREAMS`: event streams one instance serves at once, default 1,000;
     /// past it, 503 with `Retry-After`.
     pub sse_max_streams: usize,
+    /// `WANGGE_SSE_MAX_STREAMS_PER_ACCOUNT`: event streams one account may hold open on one
+    /// instance, default 10, so no account can take every place; past it, 429.
+    pub sse_max_streams_per_account: usize,
     /// `WANGGE_SSE_POLL_MS`: how often an instance reads the change feed for events when no
     /// notification came (another instance's writes without Redis, or a lost message),
     /// default 1,000.
@@ -206,6 +209,7 @@ impl Settings {
             trusted_proxies: parse_proxies(var("WANGGE_TRUSTED_PROXIES").as_deref())?,
             sse_heartbeat_s: parse_var("WANGGE_SSE_HEARTBEAT_S", 15)?,
             sse_max_streams: parse_var("WANGGE_SSE_MAX_STREAMS", 1000)?,
+            sse_max_streams_per_account: parse_var("WANGGE_SSE_MAX_STREAMS_PER_ACCOUNT", 10)?,
             sse_poll_ms: parse_var("WANGGE_SSE_POLL_MS", 1000)?,
         })
     }

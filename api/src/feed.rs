@@ -9,6 +9,7 @@
 use crate::startup::{AppState, StateExt};
 use actix_web::web;
 use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -43,11 +44,23 @@ pub struct Hub {
     close_until: Mutex<Option<Instant>>,
     streams: AtomicUsize,
     max_streams: usize,
+    /// Streams open per account, and how many one account may hold.
+    per_account: Mutex<HashMap<String, usize>>,
+    max_per_account: usize,
+}
+
+/// Why a stream found no place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The instance serves its maximum (`WANGGE_SSE_MAX_STREAMS`).
+    Instance,
+    /// The account holds its maximum (`WANGGE_SSE_MAX_STREAMS_PER_ACCOUNT`).
+    Account,
 }
 
 impl Hub {
     #[must_use]
-    pub fn new(max_streams: usize) -> Arc<Self> {
+    pub fn new(max_streams: usize, max_per_account: usize) -> Arc<Self> {
         Arc::new(Self {
             events: broadcast::channel(CHANNEL).0,
             wake: Notify::new(),
@@ -56,6 +69,8 @@ impl Hub {
             close_until: Mutex::new(None),
             streams: AtomicUsize::new(0),
             max_streams,
+            per_account: Mutex::new(HashMap::new()),
+            max_per_account,
         })
     }
 
@@ -89,24 +104,56 @@ impl Hub {
         if close { CLOSE_POLL.min(poll) } else { poll }
     }
 
-    /// A place for one more stream, or `None` when the instance serves its maximum.
-    #[must_use]
-    pub fn slot(self: &Arc<Self>) -> Option<Slot> {
+    /// A place for one more stream of `account`.
+    ///
+    /// # Errors
+    /// When the instance serves its maximum, or the account holds its own.
+    pub fn slot(self: &Arc<Self>, account: &str) -> Result<Slot, Full> {
+        let mut held = self
+            .per_account
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mine = held.entry(account.to_owned()).or_insert(0);
+        if *mine >= self.max_per_account {
+            return Err(Full::Account);
+        }
         let taken = self.streams.fetch_add(1, Ordering::AcqRel);
         if taken >= self.max_streams {
             self.streams.fetch_sub(1, Ordering::AcqRel);
-            return None;
+            if *mine == 0 {
+                held.remove(account);
+            }
+            return Err(Full::Instance);
         }
-        Some(Slot(self.clone()))
+        *mine += 1;
+        Ok(Slot {
+            hub: self.clone(),
+            account: account.to_owned(),
+        })
     }
 }
 
-/// A stream's place under `WANGGE_SSE_MAX_STREAMS`, given back when the stream ends.
-pub struct Slot(Arc<Hub>);
+/// A stream's place under `WANGGE_SSE_MAX_STREAMS` and its account's, given back when the
+/// stream ends.
+pub struct Slot {
+    hub: Arc<Hub>,
+    account: String,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.streams.fetch_sub(1, Ordering::AcqRel);
+        self.hub.streams.fetch_sub(1, Ordering::AcqRel);
+        let mut held = self
+            .hub
+            .per_account
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.account) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.account);
+            }
+        }
     }
 }
 

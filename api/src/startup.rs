@@ -492,7 +492,10 @@ impl Application {
             svc: Arc::new(svc),
             locator,
             sequencer: Arc::new(tokio::sync::Notify::new()),
-            feed: crate::feed::Hub::new(settings.sse_max_streams),
+            feed: crate::feed::Hub::new(
+                settings.sse_max_streams,
+                settings.sse_max_streams_per_account,
+            ),
             limiter: crate::ratelimit::Limiter::new(settings.rate_limit_per_min),
             revoked: auth::Revoked::default(),
             login_throttle: crate::throttle::LoginThrottle::new(

@@ -560,6 +560,42 @@ async fn the_stream_needs_a_login_a_reader_of_incidents_and_a_free_place() {
 }
 
 #[actix_web::test]
+async fn one_account_cannot_take_every_place() {
+    let w = world_on(
+        TestApp::spawn_with(Options {
+            sse_max_streams_per_account: 2,
+            sse_heartbeat_s: 1,
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let first = open(&w.app, &w.worker).await;
+    let _second = open(&w.app, &w.worker).await;
+    let third = refused(&w.app, Some(&w.worker)).await;
+    assert_eq!(
+        (third.status, third.code().as_str()),
+        (429, "too_many_account_streams"),
+        "{}",
+        third.text
+    );
+    assert_eq!(third.header("retry-after").as_deref(), Some("5"));
+    // The command centre still finds a place.
+    let _board = open(&w.app, &w.centre).await;
+    // A closed stream gives the account its place back (by its next heartbeat at the latest).
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Err(r) = sse::open(&w.app, Some(&w.worker), "", &[]).await {
+        assert_eq!(r.status, 429, "{}", r.text);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place was never given back"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
 async fn a_stream_ends_with_its_session() {
     let w = world_on(
         TestApp::spawn_with(Options {

@@ -47,6 +47,7 @@ pub struct Options {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub sse_heartbeat_s: u64,
     pub sse_max_streams: usize,
+    pub sse_max_streams_per_account: usize,
     pub sse_poll_ms: u64,
     /// Redis for this instance instead of `TEST_REDIS_URL` (a test's own `redis-server`).
     pub redis_url: Option<String>,
@@ -71,6 +72,7 @@ impl Default for Options {
             trusted_proxies: Vec::new(),
             sse_heartbeat_s: 15,
             sse_max_streams: 1000,
+            sse_max_streams_per_account: 10,
             sse_poll_ms: 1000,
             redis_url: None,
         }
@@ -178,6 +180,7 @@ pub fn settings_for(db: &TestDb, opts: &Options, data_dir: &std::path::Path) -> 
         trusted_proxies: opts.trusted_proxies.clone(),
         sse_heartbeat_s: opts.sse_heartbeat_s,
         sse_max_streams: opts.sse_max_streams,
+        sse_max_streams_per_account: opts.sse_max_streams_per_account,
         sse_poll_ms: opts.sse_poll_ms,
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::feed::Full;
 use crate::sse::Stream;
 use crate::startup::{AppState, StateExt};
 use actix_web::http::StatusCode;
@@ -46,12 +47,23 @@ pub async fn stream(
         .or(query.after.as_deref())
         .map(position)
         .transpose()?;
-    let slot = state.feed.slot().ok_or_else(|| {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
-            "this instance serves as many event streams as it may; retry after Retry-After",
-        );
+    let account = user.caller.user_id.to_string();
+    let slot = state.feed.slot(&account).map_err(|full| {
+        let mut e = match full {
+            Full::Instance => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_streams",
+                "this instance serves as many event streams as it may; retry after Retry-After",
+            ),
+            Full::Account => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_account_streams",
+                format!(
+                    "this account holds {} event streams open here, as many as it may; close one",
+                    state.settings.sse_max_streams_per_account
+                ),
+            ),
+        };
         e.retry_after_s = Some(5);
         e
     })?;
