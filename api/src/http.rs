@@ -398,25 +398,32 @@ where
     T::deserialize(d).map(Some)
 }
 
-/// Whether the request's `Accept` header names `media_type` (with a quality above zero).
+/// Whether the request's `Accept` header asks for `media_type` over JSON, the default: names
+/// it with a weight above zero and no lower than `application/json`'s.
 #[must_use]
 pub fn accepts(req: &HttpRequest, media_type: &str) -> bool {
+    let q = quality(req, media_type);
+    q > 0.0 && q >= quality(req, "application/json")
+}
+
+/// The weight `Accept` gives `media_type` named exactly (0 when it is not named; 1 without
+/// a `q`).
+fn quality(req: &HttpRequest, media_type: &str) -> f32 {
     req.headers()
         .get_all(header::ACCEPT)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|item| {
+        .filter_map(|item| {
             let mut parts = item.split(';').map(str::trim);
-            let refused = |p: &str| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            };
-            parts
-                .next()
-                .is_some_and(|t| t.eq_ignore_ascii_case(media_type))
-                && !parts.any(refused)
+            if !parts.next()?.eq_ignore_ascii_case(media_type) {
+                return None;
+            }
+            let q = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+            Some(q.clamp(0.0, 1.0))
         })
+        .fold(0.0, f32::max)
 }
 
 #[cfg(test)]

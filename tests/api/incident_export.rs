@@ -117,6 +117,34 @@ async fn the_list_streams_as_csv_with_every_page_and_defused_formulas() {
     )
     .await;
     assert_eq!((status, ct.as_str()), (200, "application/json"));
+    // Weights decide: JSON preferred over CSV is JSON, CSV preferred is CSV.
+    let (status, ct, _) = csv(
+        &app,
+        &staff,
+        "?limit=1",
+        Some("application/json, text/csv;q=0.1"),
+    )
+    .await;
+    assert_eq!((status, ct.as_str()), (200, "application/json"));
+    let (status, ct, _) = csv(
+        &app,
+        &staff,
+        "?status=closed",
+        Some("application/json;q=0.4, text/csv;q=0.5"),
+    )
+    .await;
+    assert_eq!((status, ct.as_str()), (200, "text/csv; charset=utf-8"));
+    // `limit` is checked as anywhere, but does not cut the export.
+    for limit in ["1", "500"] {
+        let (status, ct, body) =
+            csv(&app, &staff, &format!("?format=csv&limit={limit}"), None).await;
+        assert_eq!(
+            (status, ct.as_str()),
+            (200, "text/csv; charset=utf-8"),
+            "{body}"
+        );
+        assert_eq!(body.split("\r\n").filter(|l| !l.is_empty()).count(), n + 2);
+    }
 }
 
 #[actix_web::test]
