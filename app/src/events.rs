@@ -226,9 +226,18 @@ pub struct Watcher {
 /// 403 for an account that may read no case anywhere (neither by scope nor as a department).
 pub fn watch(r: &mut Reader<'_>, after: Option<i64>) -> Result<(Watcher, i64), AppError> {
     let watcher = watcher(r)?;
+    let head = head(r.conn)?;
     let start = match after {
+        // Past the feed's end: no stream sent it, and resuming there would skip whatever
+        // comes before it.
+        Some(a) if a > head => {
+            return Err(AppError::BadRequest {
+                code: "invalid_cursor",
+                message: "Last-Event-ID and after must be an event id this stream sent".into(),
+            });
+        }
         Some(a) => a,
-        None => head(r.conn)?,
+        None => head,
     };
     Ok((watcher, start))
 }

@@ -419,11 +419,25 @@ async fn a_reconnect_to_the_other_instance_resumes_exactly_after_its_last_event_
     .ok()
     .unwrap();
     assert_eq!(h.take(1, PROMPTLY).await[0].id, live[0].id);
-    let bad = sse::open(&b, Some(&w.centre), "?after=x", &[])
-        .await
-        .err()
-        .unwrap();
-    assert_eq!((bad.status, bad.code().as_str()), (400, "invalid_cursor"));
+    // Not a position, not in the contract's form, or past the feed's end: no id it sent.
+    let past = (live.last().map_or(0, |e| e.id) + 1_000_000).to_string();
+    for (query, header) in [
+        ("?after=x", None),
+        ("?after=%2B5", None),
+        ("?after=00000000000000000001", None),
+        ("", Some(past.as_str())),
+    ] {
+        let headers: Vec<(&str, &str)> = header.map(|h| ("last-event-id", h)).into_iter().collect();
+        let bad = sse::open(&b, Some(&w.centre), query, &headers)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{query} {header:?} was taken"));
+        assert_eq!(
+            (bad.status, bad.code().as_str()),
+            (400, "invalid_cursor"),
+            "{query} {header:?}"
+        );
+    }
 }
 
 /// With Redis, waits until `n` instances listen on this test's feed channel.

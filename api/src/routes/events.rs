@@ -18,10 +18,11 @@ pub struct StreamQuery {
 }
 
 fn position(s: &str) -> Result<i64, ApiError> {
-    s.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|p| *p >= 0)
+    // Digits only, as the contract's pattern: `+5` and 20 digits are not ids it sent.
+    let s = s.trim();
+    Some(s)
+        .filter(|s| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_cursor",
