@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod department;
 pub mod ids;
 pub mod incident;
+pub mod instant;
 pub mod patrol;
 pub mod person;
 pub mod placement;

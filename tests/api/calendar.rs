@@ -86,6 +86,11 @@ async fn deadlines_follow_the_2026_holidays_and_make_up_days() {
         format!("{sept30}&working_days=251"),
         "start=tomorrow&hours=1".to_owned(),
         "start=2026-09-30T09:00:00&hours=1".to_owned(),
+        // A leap second, and a time whose deadline or whose UTC form passes the year 9999:
+        // no RFC 3339 answer could be given.
+        "start=2026-06-30T23:59:60%2B08:00&working_days=1".to_owned(),
+        "start=9999-12-31T09:00:00%2B08:00&working_days=250".to_owned(),
+        "start=9999-12-31T23:59:59-00:01&hours=1".to_owned(),
     ] {
         let r = app.get(&format!("/api/v1/calendar/deadline?{bad}")).await;
         assert_eq!(

@@ -691,6 +691,9 @@ async fn figures_are_read_within_scope_and_bad_periods_are_refused() {
     assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
     for bad in [
         format!("/api/v1/stats/units/{district}?from=yesterday"),
+        format!("/api/v1/stats/units/{district}?from=2026-1-1"),
+        format!("/api/v1/stats/units/{district}?from=%2B2026-01-01"),
+        format!("/api/v1/stats/units/{district}?to=9999-12-31T23:59:59-23:59"),
         format!("/api/v1/stats/units/{district}?from=2026-03-01&to=2026-02-01"),
         format!("/api/v1/stats/units/{district}?from=2010-01-01&to=2026-02-01"),
         "/api/v1/stats/heatmap?res=15".to_owned(),

@@ -24,9 +24,9 @@ pub struct ListQuery {
 
 /// An RFC 3339 time, normalised to the stored form (UTC, milliseconds) so it compares as text.
 fn time(name: &str, s: &str) -> Result<String, ApiError> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| wangge_app::tx::stored_time(t.with_timezone(&chrono::Utc)))
-        .map_err(|_| {
+    wangge_domain::instant::parse_instant(s)
+        .map(wangge_app::tx::stored_time)
+        .ok_or_else(|| {
             ApiError::bad_request("invalid_query", format!("{name} must be an RFC 3339 time"))
         })
 }

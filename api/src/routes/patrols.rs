@@ -240,11 +240,9 @@ fn query_time(
     s: Option<&str>,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     s.map(|s| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .map_err(|_| {
-                ApiError::bad_request("invalid_query", format!("{name} must be an RFC 3339 time"))
-            })
+        wangge_domain::instant::parse_instant(s).ok_or_else(|| {
+            ApiError::bad_request("invalid_query", format!("{name} must be an RFC 3339 time"))
+        })
     })
     .transpose()
 }

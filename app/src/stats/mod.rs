@@ -14,7 +14,7 @@ use crate::caller::Caller;
 use crate::error::AppError;
 use crate::incidents::UnitBrief;
 use crate::tx::{Reader, stored_time};
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -45,16 +45,15 @@ pub struct Span {
 /// A bound as written in a query: a date (the start of that day in China) or an RFC 3339
 /// instant.
 fn bound(field: &'static str, s: &str) -> Result<DateTime<Utc>, AppError> {
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+    if let Some(d) = wangge_domain::instant::parse_date(s) {
         return d
             .and_hms_opt(0, 0, 0)
             .and_then(|t| CST.from_local_datetime(&t).single())
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(|| invalid(format!("{field}: not a day")));
     }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| invalid(format!("{field}: a date (2026-01-31) or an RFC 3339 time")))
+    wangge_domain::instant::parse_instant(s)
+        .ok_or_else(|| invalid(format!("{field}: a date (2026-01-31) or an RFC 3339 time")))
 }
 
 impl Span {

@@ -5,7 +5,7 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::startup::{AppState, StateExt};
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use wangge_app::calendar as uc;
@@ -26,14 +26,12 @@ pub async fn deadline(
     query: crate::http::Query<DeadlineQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let start = DateTime::parse_from_rfc3339(&q.start)
-        .map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
-                "start: must be an RFC 3339 date-time with an offset",
-            )
-        })?
-        .with_timezone(&Utc);
+    let start = wangge_domain::instant::parse_instant(&q.start).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            "start: must be an RFC 3339 date-time with an offset",
+        )
+    })?;
     let limit = match (q.hours, q.working_days, q.seconds) {
         (Some(h), None, None) => TimeLimit::Hours(h),
         (None, Some(d), None) => TimeLimit::WorkingDays(d),
@@ -51,6 +49,12 @@ pub async fn deadline(
     let due = state
         .db(move |conn| Ok(uc::deadline(conn, start, limit)?))
         .await?;
+    if due.year() > 9999 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "start: the deadline would fall past the year 9999",
+        ));
+    }
     let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     Ok(HttpResponse::Ok().json(json!({
         "start": at(start),

@@ -79,9 +79,9 @@ fn bbox(s: &str) -> Result<(f64, f64, f64, f64), ApiError> {
 /// An RFC 3339 time in a query, in the stored form (so it compares as text).
 fn time(name: &str, v: Option<&str>) -> Result<Option<String>, ApiError> {
     v.map(|t| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .map(|t| wangge_app::tx::stored_time(t.with_timezone(&chrono::Utc)))
-            .map_err(|_| {
+        wangge_domain::instant::parse_instant(t)
+            .map(wangge_app::tx::stored_time)
+            .ok_or_else(|| {
                 bad(format!(
                     "{name}: must be an RFC 3339 date-time with an offset"
                 ))

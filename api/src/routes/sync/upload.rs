@@ -14,7 +14,6 @@ use crate::routes::residents::update::PatchBody as ResidentBody;
 use crate::routes::visits::VisitBody;
 use crate::startup::{AppState, StateExt};
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -215,9 +214,8 @@ fn parse(v: Value) -> (Option<String>, Result<Parsed, ApiError>) {
             .recorded_at
             .as_deref()
             .map(|t| {
-                DateTime::parse_from_rfc3339(t)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| invalid("recorded_at", "recorded_at must be an RFC 3339 time"))
+                wangge_domain::instant::parse_instant(t)
+                    .ok_or_else(|| invalid("recorded_at", "recorded_at must be an RFC 3339 time"))
             })
             .transpose()?;
         let request_hash = op_hash(&op);
