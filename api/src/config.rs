@@ -209,7 +209,12 @@ impl Settings {
             trusted_proxies: parse_proxies(var("WANGGE_TRUSTED_PROXIES").as_deref())?,
             sse_heartbeat_s: parse_var("WANGGE_SSE_HEARTBEAT_S", 15)?,
             sse_max_streams: parse_var("WANGGE_SSE_MAX_STREAMS", 1000)?,
-            sse_max_streams_per_account: parse_var("WANGGE_SSE_MAX_STREAMS_PER_ACCOUNT", 10)?,
+            // At least one: zero would refuse every stream.
+            sse_max_streams_per_account: parse_var(
+                "WANGGE_SSE_MAX_STREAMS_PER_ACCOUNT",
+                std::num::NonZeroUsize::MIN.saturating_add(9),
+            )?
+            .get(),
             sse_poll_ms: parse_var("WANGGE_SSE_POLL_MS", 1000)?,
         })
     }

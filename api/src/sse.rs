@@ -7,8 +7,8 @@
 
 use crate::feed::{PAGE, Slot};
 use crate::startup::{AppState, StateExt};
-use actix_web::web;
 use actix_web::web::Bytes;
+use actix_web::{ResponseError, web};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,10 @@ impl Stream {
         who: Who,
     ) -> Self {
         let every = Duration::from_secs(state.settings.sse_heartbeat_s.max(1));
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        // Streams opened together (clients back after a restart) tick apart, so their
+        // re-reads of the account do not all fall in one moment.
+        let first = every.mul_f64(0.5 + 0.5 * spread(&session_id));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             state,
@@ -104,15 +107,15 @@ impl Stream {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.heartbeat.tick() => {
-                    // The caller as they stand now; a caller who may no longer read
-                    // incidents, or a database away, ends the stream (the client resumes
-                    // with Last-Event-ID, losing nothing it may still see).
+                    // The caller as they stand now. One who may no longer read incidents
+                    // (or is gone) ends the stream; a database busy or away for a moment
+                    // keeps the last answer, as a stream that never asked would.
                     let who = self.who.clone();
-                    self.watcher = self
-                        .state
-                        .read(who, wangge_app::events::watcher)
-                        .await
-                        .ok()?;
+                    match self.state.read(who, wangge_app::events::watcher).await {
+                        Ok(w) => self.watcher = w,
+                        Err(e) if e.status_code().is_client_error() => return None,
+                        Err(_) => {}
+                    }
                     return Some(Bytes::from_static(KEEP_ALIVE));
                 }
             }
@@ -137,6 +140,13 @@ impl Stream {
         self.cursor = page.upto.max(self.cursor);
         Some(())
     }
+}
+
+/// A number in [0, 1) that differs from stream to stream.
+fn spread(seed: &str) -> f64 {
+    use std::hash::{BuildHasher, RandomState};
+    let h = RandomState::new().hash_one(seed);
+    (h % 1000) as f64 / 1000.0
 }
 
 /// `id:` the feed position, `event:` the type, `data:` the event as one line of JSON.

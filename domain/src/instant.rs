@@ -19,14 +19,15 @@ pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     ((1..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000).then_some(t)
 }
 
-/// A calendar date written exactly `YYYY-MM-DD`; `None` otherwise (`2026-1-1` and
-/// `+2026-01-01` are not).
+/// A calendar date written exactly `YYYY-MM-DD`, in years 1 to 9999; `None` otherwise
+/// (`2026-1-1`, `+2026-01-01` and `0000-01-01` are not).
 ///
 /// ```
 /// use wangge_domain::instant::parse_date;
 /// assert!(parse_date("2026-01-31").is_some());
 /// assert!(parse_date("2026-1-31").is_none());
 /// assert!(parse_date("+2026-01-31").is_none());
+/// assert!(parse_date("0000-01-01").is_none());
 /// ```
 #[must_use]
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
@@ -42,4 +43,5 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     shaped
         .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
         .flatten()
+        .filter(|d| d.year() >= 1)
 }

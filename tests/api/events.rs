@@ -681,6 +681,19 @@ async fn a_stream_follows_its_account_when_a_unit_is_taken_from_it() {
         "the community's case {} reached an account moved away from it",
         left["id"]
     );
+    // With no unit left it reads no case at all: the stream ends at its next heartbeat.
+    let r = w
+        .app
+        .put(
+            &format!("/api/v1/users/{moved_id}/assignments"),
+            json!({"assignments": []}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        s.ends_within(Duration::from_secs(5)).await,
+        "the stream outlived the account's last unit"
+    );
 }
 
 /// A private `redis-server` on a fixed port, so the test can stop it and start it again.

@@ -11,9 +11,7 @@ use chrono::NaiveDate;
 
 /// `YYYY-MM-DD` exactly (chrono alone would take `2026-2-1`, which RFC 3339 dates are not).
 fn parse(s: &str) -> Option<NaiveDate> {
-    (s.len() == 10)
-        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
+    wangge_domain::instant::parse_date(s)
 }
 
 /// A date in a path, or `400 invalid_id`.

@@ -1,5 +1,6 @@
 //! `GET /stats/heatmap`: cases reported in a period, counted per H3 cell; JSON, or GeoJSON
-//! (`format=geojson` or `Accept: application/geo+json`) that a map draws as is.
+//! (`format=geojson`, or `Accept: application/geo+json` weighted no lower than JSON) that a
+//! map draws as is.
 
 use super::{span, unit_id};
 use crate::auth::AuthUser;
