@@ -564,19 +564,20 @@ async fn the_stream_needs_a_login_a_reader_of_incidents_and_a_free_place() {
     assert_eq!(full.header("retry-after").as_deref(), Some("5"));
     // A closed stream gives its place back (by its next heartbeat at the latest).
     drop(held);
+    opens_again(&w.app, &w.staff, 503).await;
+}
+
+/// Opens a stream for `token` once a place is free, within 10 s; until then every refusal
+/// must be `refused` (the place a closed stream held is given back by its next heartbeat).
+async fn opens_again(app: &TestApp, token: &str, refused: u16) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match sse::open(&w.app, Some(&w.staff), "", &[]).await {
-            Ok(_) => break,
-            Err(r) => {
-                assert_eq!(r.status, 503, "{}", r.text);
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the place was never given back"
-                );
-                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+    while let Err(r) = sse::open(app, Some(token), "", &[]).await {
+        assert_eq!(r.status, refused, "{}", r.text);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place was never given back"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -603,17 +604,9 @@ async fn one_account_cannot_take_every_place() {
     assert_eq!(third.header("retry-after").as_deref(), Some("5"));
     // The command centre still finds a place.
     let _board = open(&w.app, &w.centre).await;
-    // A closed stream gives the account its place back (by its next heartbeat at the latest).
+    // A closed stream gives the account its place back.
     drop(first);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while let Err(r) = sse::open(&w.app, Some(&w.worker), "", &[]).await {
-        assert_eq!(r.status, 429, "{}", r.text);
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the place was never given back"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    opens_again(&w.app, &w.worker, 429).await;
 }
 
 #[actix_web::test]
